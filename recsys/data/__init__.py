@@ -1,0 +1,28 @@
+"""fairrec data: core types, loaders, the synthetic generator and train/test splits."""
+
+from recsys.data._movielens import load_movielens_100k
+from recsys.data._split import (
+    Split,
+    apply_relevance_threshold,
+    leave_last_k,
+    random_holdout,
+    time_cutoff,
+)
+from recsys.data._synthetic import generate_synthetic
+from recsys.data._table import load_table
+from recsys.data._types import Dataset, Interactions
+from recsys.errors import DataError
+
+__all__ = [
+    "DataError",
+    "Dataset",
+    "Interactions",
+    "Split",
+    "apply_relevance_threshold",
+    "generate_synthetic",
+    "leave_last_k",
+    "load_movielens_100k",
+    "load_table",
+    "random_holdout",
+    "time_cutoff",
+]

@@ -1,0 +1,3 @@
+from recsys.errors import DataError
+
+__all__ = ["DataError"]

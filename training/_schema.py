@@ -1,0 +1,281 @@
+"""The experiment config: small composed pydantic schemas, validated before any data is read.
+
+Every section forbids unknown keys (with a "did you mean" hint) and declares
+its bounds with ``Field``; components are chosen by a registry key
+(``data.loader``, ``split.method``, ``models[].type``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+__all__ = [
+    "DataConfig",
+    "EvaluationConfig",
+    "ExperimentConfig",
+    "ModelSpec",
+    "SplitConfig",
+    "TrackingConfig",
+]
+
+
+class Section(BaseModel):
+    """Base of every config section: frozen, unknown keys rejected with the allowed ones listed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _reject_unknown_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            allowed = list(cls.model_fields)
+            unknown = [k for k in data if k not in allowed]
+            if unknown:
+                key = unknown[0]
+                hint = difflib.get_close_matches(str(key), allowed, n=1)
+                suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
+                raise ValueError(
+                    f"unknown key {key!r}{suggestion}; allowed keys: {', '.join(allowed)}"
+                )
+        return data
+
+
+def _resolve_path(value: Path, info: ValidationInfo) -> Path:
+    base = (info.context or {}).get("base_dir")
+    if not value.is_absolute() and base is not None:
+        value = Path(base) / value
+    return value
+
+
+# --------------------------------------------------------------------- data
+class SyntheticData(Section):
+    loader: Literal["synthetic"]
+    n_users: int = Field(2000, ge=2, le=10_000_000)
+    n_items: int = Field(1000, ge=2, le=10_000_000)
+    n_interactions: int = Field(50_000, ge=2, le=100_000_000)
+    n_categories: int = Field(8, ge=1, le=1000)
+    n_providers: int = Field(20, ge=1, le=100_000)
+    popularity_exponent: float = Field(1.0, ge=0.0, le=3.0)
+    activity_sigma: float = Field(1.0, ge=0.0, le=3.0)
+    bias_strength: float = Field(0.0, ge=0.0, le=1.0)
+    biased_group: str = "F"
+    biased_category: str = "cat_0"
+    group_share: float = Field(0.4, gt=0.0, lt=1.0)
+    seed: int | None = Field(None, description="defaults to the experiment seed")
+
+    @model_validator(mode="after")
+    def _fits(self) -> SyntheticData:
+        if self.n_interactions > self.n_users * self.n_items:
+            raise ValueError(
+                f"n_interactions must be at most n_users * n_items = {self.n_users * self.n_items}, "
+                f"got {self.n_interactions}"
+            )
+        return self
+
+
+_ML100K_FILES = ("u.data", "u.user", "u.item")
+
+
+class MovieLens100KData(Section):
+    loader: Literal["movielens-100k"]
+    path: Path
+
+    @field_validator("path")
+    @classmethod
+    def _exists(cls, value: Path, info: ValidationInfo) -> Path:
+        value = _resolve_path(value, info)
+        missing = [f for f in _ML100K_FILES if not (value / f).is_file()]
+        if missing:
+            raise ValueError(
+                f"expected a MovieLens 100K directory containing {', '.join(_ML100K_FILES)}; "
+                f"{value} is missing {', '.join(missing)}"
+            )
+        return value
+
+
+class TableData(Section):
+    loader: Literal["table"]
+    interactions: Path
+    users: Path | None = None
+    items: Path | None = None
+    columns: dict[Literal["user_id", "item_id", "rating", "timestamp"], str] = Field(
+        default_factory=dict
+    )
+
+    @field_validator("interactions", "users", "items")
+    @classmethod
+    def _file_exists(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is None:
+            return None
+        value = _resolve_path(value, info)
+        if not value.is_file():
+            raise ValueError(f"expected an existing CSV or Parquet file, got {value}")
+        if value.suffix.lower() not in {".csv", ".parquet"}:
+            raise ValueError(f"expected a .csv or .parquet file, got {value.name}")
+        return value
+
+
+DataConfig = Annotated[
+    SyntheticData | MovieLens100KData | TableData, Field(discriminator="loader")
+]
+
+
+# -------------------------------------------------------------------- split
+class _SplitBase(Section):
+    relevance_threshold: float | None = Field(
+        None, description="test items with a rating below this are not relevant"
+    )
+
+
+class RandomHoldoutSplit(_SplitBase):
+    method: Literal["random_holdout"]
+    test_fraction: float = Field(0.25, gt=0.0, lt=1.0)
+    min_train: int = Field(1, ge=1)
+    seed: int | None = None
+
+
+class LeaveLastKSplit(_SplitBase):
+    method: Literal["leave_last_k"]
+    k: int = Field(1, ge=1)
+    min_train: int = Field(1, ge=1)
+
+
+class TimeCutoffSplit(_SplitBase):
+    method: Literal["time_cutoff"]
+    cutoff: int | None = None
+    test_fraction: float | None = Field(None, gt=0.0, lt=1.0)
+
+    @model_validator(mode="after")
+    def _one_of(self) -> TimeCutoffSplit:
+        if (self.cutoff is None) == (self.test_fraction is None):
+            raise ValueError(
+                "give exactly one of cutoff (a timestamp) or test_fraction, "
+                f"got cutoff={self.cutoff!r} and test_fraction={self.test_fraction!r}"
+            )
+        return self
+
+
+SplitConfig = Annotated[
+    RandomHoldoutSplit | LeaveLastKSplit | TimeCutoffSplit, Field(discriminator="method")
+]
+
+
+# ------------------------------------------------------------------- models
+class PopularityParams(Section):
+    pass
+
+
+class ItemKNNParams(Section):
+    k_neighbours: int = Field(100, ge=1)
+    similarity: Literal["cosine", "bm25", "tfidf"] = "cosine"
+    bm25_k1: float = Field(1.2, gt=0.0)
+    bm25_b: float = Field(0.75, ge=0.0, le=1.0)
+
+
+class ALSParams(Section):
+    factors: int = Field(64, ge=1, le=4096)
+    regularization: float = Field(0.05, ge=0.0)
+    alpha: float = Field(1.0, gt=0.0)
+    iterations: int = Field(15, ge=1, le=1000)
+    random_state: int | None = None
+
+
+class BPRParams(Section):
+    factors: int = Field(64, ge=1, le=4096)
+    learning_rate: float = Field(0.01, gt=0.0)
+    regularization: float = Field(0.01, ge=0.0)
+    iterations: int = Field(100, ge=1, le=10_000)
+    random_state: int | None = None
+
+
+class EASEParams(Section):
+    l2: float = Field(500.0, gt=0.0)
+    max_items: int = Field(30_000, ge=1)
+
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class _ModelBase(Section):
+    name: str = Field(description="unique; names the run, its artifact folder and metrics")
+    input: Literal["binary", "ratings"] = Field(
+        "binary", description="train on 1 per interaction, or on the ratings as weights"
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, value: str) -> str:
+        if not _NAME.match(value) or len(value) > 64:
+            raise ValueError(
+                "expected 1-64 characters of letters, digits, '_', '.', '-' "
+                f"starting with a letter or digit, got {value!r}"
+            )
+        return value
+
+
+class PopularitySpec(_ModelBase):
+    type: Literal["popularity"]
+    params: PopularityParams = PopularityParams()
+
+
+class ItemKNNSpec(_ModelBase):
+    type: Literal["item_knn"]
+    params: ItemKNNParams = ItemKNNParams()
+
+
+class ALSSpec(_ModelBase):
+    type: Literal["als"]
+    params: ALSParams = ALSParams()
+
+
+class BPRSpec(_ModelBase):
+    type: Literal["bpr"]
+    params: BPRParams = BPRParams()
+
+
+class EASESpec(_ModelBase):
+    type: Literal["ease"]
+    params: EASEParams = EASEParams()
+
+
+ModelSpec = Annotated[
+    PopularitySpec | ItemKNNSpec | ALSSpec | BPRSpec | EASESpec, Field(discriminator="type")
+]
+
+
+# --------------------------------------------------------- evaluation etc.
+class EvaluationConfig(Section):
+    k: int = Field(10, ge=1, le=1000)
+
+
+class TrackingConfig(Section):
+    uri: str | None = Field(
+        None,
+        description="MLflow tracking URI; default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db",
+    )
+    experiment: str | None = Field(None, description="defaults to the config's name")
+
+
+class ExperimentConfig(Section):
+    name: str = Field(min_length=1, max_length=128)
+    seed: int = 0
+    data: DataConfig
+    split: SplitConfig = RandomHoldoutSplit(method="random_holdout")
+    models: list[ModelSpec] = Field(min_length=1)
+    evaluation: EvaluationConfig = EvaluationConfig()
+    tracking: TrackingConfig = TrackingConfig()
+
+    @field_validator("models")
+    @classmethod
+    def _unique_names(cls, models: list[Any]) -> list[Any]:
+        seen: set[str] = set()
+        for m in models:
+            if m.name in seen:
+                raise ValueError(f"model names must be unique, {m.name!r} appears twice")
+            seen.add(m.name)
+        return models
