@@ -4,6 +4,12 @@ Ranked lists are 2-D ``ids`` arrays ``[n_users, k]`` (internal item indices,
 best first, ``-1`` = padding); relevance is a user x item sparse matrix.
 Per-user metrics return one float64 per row; :func:`evaluate_rankings`
 bundles them into an immutable :class:`RelevanceReport`.
+
+Fairness: :func:`group_quality` and :func:`outcome_parity` (fairlearn's
+``MetricFrame`` over per-user vectors, consumer side), :func:`group_exposure`
+and :func:`bias_amplification` (item side), bundled by
+:func:`fairness_metrics` into a :class:`FairnessReport` with flat MLflow-safe
+names.
 """
 
 from evaluation._beyond import (
@@ -24,9 +30,38 @@ from evaluation._ranking import (
     recall_at_k,
     reciprocal_rank_at_k,
 )
+from evaluation._exposure import (
+    BiasAmplification,
+    ExposureReport,
+    bias_amplification,
+    group_exposure,
+    long_tail_share,
+    popularity_groups,
+    rank_exposure,
+)
+from evaluation._fairness import (
+    GroupQuality,
+    OutcomeParity,
+    contains_group,
+    equal_opportunity,
+    group_quality,
+    outcome_parity,
+    share_of_group,
+)
+from evaluation._fairness_report import (
+    FairnessReport,
+    fairness_metrics,
+    plot_exposure,
+    plot_group_quality,
+    sanitize_label,
+)
 from evaluation._relevance import RelevanceReport, evaluate_rankings
+from evaluation._tradeoff import GapChange, compare_with_twin, gap_change
 
 __all__ = [
+    "GapChange",
+    "compare_with_twin",
+    "gap_change",
     "RelevanceReport",
     "average_popularity",
     "average_precision_at_k",
@@ -43,4 +78,24 @@ __all__ = [
     "precision_at_k",
     "recall_at_k",
     "reciprocal_rank_at_k",
+    # fairness (consumer side, item side, report)
+    "BiasAmplification",
+    "ExposureReport",
+    "FairnessReport",
+    "GroupQuality",
+    "OutcomeParity",
+    "bias_amplification",
+    "contains_group",
+    "equal_opportunity",
+    "fairness_metrics",
+    "group_exposure",
+    "group_quality",
+    "long_tail_share",
+    "outcome_parity",
+    "plot_exposure",
+    "plot_group_quality",
+    "popularity_groups",
+    "rank_exposure",
+    "sanitize_label",
+    "share_of_group",
 ]

@@ -24,6 +24,7 @@ _UNION_TAGS = {
     "synthetic", "movielens-100k", "table",
     "random_holdout", "leave_last_k", "time_cutoff",
     "popularity", "item_knn", "als", "bpr", "ease",
+    "reweight", "fair_share", "exposure_budget", "calibration", "user_blend", "two_stage",
 }
 
 

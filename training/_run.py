@@ -1,20 +1,24 @@
-"""One experiment: load -> split -> for each model (fit -> recommend -> evaluate) -> log.
+"""One experiment: load -> split -> for each candidate (fit -> recommend -> evaluate) -> log.
 
 What a run leaves behind in its output directory (and in MLflow as artifacts)::
 
     config.yaml                    resolved config
     split/train.parquet            user_id, item_id[, rating][, timestamp]
     split/test.parquet             relevant held-out items only
-    users.parquet, items.parquet   ids and attributes
+    users.parquet, items.parquet   ids and attributes (items also: popularity, popularity_group)
     NAME/recommendations.parquet   user_id, item_id, rank (1..k), score
     NAME/metrics.json              flat {metric name: number}
-    NAME/model/                    the fitted model (JSON + npz, no pickle)
-    summary.json                   every model's metrics and run ids
+    NAME/fairness_report.json      per-group tables, CIs, exposure, amplification, twin comparison
+    NAME/plots/*.png               per-group quality bars, exposure by item group
+    NAME/model/                    the fitted model (JSON + npz, no pickle) when it can be saved
+    frontier_SWEEP.csv/.png        relevance-fairness frontier of each swept mitigation
+    summary.json                   every candidate's metrics and run ids
 """
 
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,13 +27,25 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 import yaml
 
-from evaluation import evaluate_rankings
+from evaluation import compare_with_twin, plot_exposure, plot_group_quality, popularity_groups, popularity_share
 from recsys.data import Dataset, Split
-from recsys.models import save_model
-from training._components import build_model, load_dataset, split_dataset
+from recsys.errors import FairrecError
+from recsys.models import Recommender, save_model
+from training._candidate import (
+    Candidate,
+    FairnessContext,
+    expand_sweeps,
+    fit_candidate,
+    recommend_candidate,
+    twin_key,
+)
+from training._components import load_dataset, split_dataset
 from training._config import config_to_dict
+from training._evaluate import Evaluated, EvaluationInputs, evaluate_lists
+from training._frontier import frontier_table, plot_frontier, target_metric
 from training._outdir import StagedDir
 from training._progress import Progress
 from training._schema import ExperimentConfig
@@ -44,6 +60,7 @@ class ModelResult:
     type: str
     metrics: Mapping[str, float]
     run_id: str | None
+    sweep_of: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,10 +86,45 @@ def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> dict[str, Any]:
 
 
 def _write_json(path: Path, payload: Any) -> None:
-    path.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    path.write_text(json.dumps(payload, indent=2, sort_keys=True, allow_nan=False) + "\n", encoding="utf-8")
 
 
-def _write_inputs(root: Path, config: ExperimentConfig, dataset: Dataset, split: Split) -> None:
+def _finite(metrics: Mapping[str, float]) -> dict[str, float]:
+    """JSON and MLflow take finite numbers only; an undefined metric is left out, not faked."""
+    return {k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(float(v))}
+
+
+def _check_attributes(config: ExperimentConfig, dataset: Dataset) -> None:
+    fc = config.fairness
+    user_cols = [c for c in dataset.users.columns if c != "user_id"]
+    item_cols = [c for c in dataset.items.columns if c != "item_id"]
+    for attr in fc.sensitive:
+        if attr not in user_cols:
+            raise FairrecError(
+                f"fairness.sensitive: {attr!r} is not a user attribute of this data; available: "
+                f"{', '.join(user_cols)}"
+            )
+    if fc.item_group != "popularity" and fc.item_group not in item_cols:
+        raise FairrecError(
+            f"fairness.item_group: {fc.item_group!r} is neither 'popularity' nor an item attribute; "
+            f"available: {', '.join(item_cols)}"
+        )
+    if fc.amplification_attribute not in item_cols:
+        raise FairrecError(
+            f"fairness.amplification_attribute: {fc.amplification_attribute!r} is not an item "
+            f"attribute; available: {', '.join(item_cols)}"
+        )
+
+
+def _items_with_popularity(dataset: Dataset, train: sp.csr_matrix, head_share: float) -> pd.DataFrame:
+    items = dataset.items.copy()
+    items["popularity"] = popularity_share(train)
+    items["popularity_group"] = popularity_groups(train, head_share=head_share)
+    return items
+
+
+def _write_inputs(root: Path, config: ExperimentConfig, dataset: Dataset, split: Split,
+                  items: pd.DataFrame) -> None:
     (root / "split").mkdir()
     (root / "config.yaml").write_text(
         yaml.safe_dump(config_to_dict(config), sort_keys=False), encoding="utf-8"
@@ -80,13 +132,12 @@ def _write_inputs(root: Path, config: ExperimentConfig, dataset: Dataset, split:
     split.train.to_frame().to_parquet(root / "split" / "train.parquet", index=False)
     split.test.to_frame().to_parquet(root / "split" / "test.parquet", index=False)
     dataset.users.to_parquet(root / "users.parquet", index=False)
-    dataset.items.to_parquet(root / "items.parquet", index=False)
+    items.to_parquet(root / "items.parquet", index=False)
 
 
 def _recommendations_frame(
     dataset: Dataset, users: np.ndarray, ids: np.ndarray, scores: np.ndarray
 ) -> pd.DataFrame:
-    n, k = ids.shape
     valid = ids >= 0
     rows, ranks = np.nonzero(valid)
     return pd.DataFrame(
@@ -99,8 +150,163 @@ def _recommendations_frame(
     )
 
 
-def _model_params(spec: Any) -> dict[str, Any]:
-    return spec.params.model_dump()
+def _save_plots(directory: Path, evaluated: Evaluated) -> None:
+    directory.mkdir()
+    plot_group_quality(evaluated.fairness, "ndcg").savefig(directory / "group_ndcg.png", dpi=100)
+    plot_exposure(evaluated.fairness).savefig(directory / "exposure.png", dpi=100)
+
+
+def _save_model(model: Recommender, directory: Path) -> bool:
+    inner = getattr(model, "estimator_", model)  # a reweighted model serves with its inner fit
+    try:
+        save_model(inner, directory)
+    except (TypeError, ValueError, KeyError):
+        return False  # e.g. the two-stage ranker: its classifier has no array form yet
+    return True
+
+
+class _Experiment:
+    """The state one run shares between candidates."""
+
+    def __init__(self, config: ExperimentConfig, dataset: Dataset, split: Split,
+                 tracker: Tracker | None, parent: str | None, progress: Progress) -> None:
+        self.config, self.dataset, self.tracker, self.parent = config, dataset, tracker, parent
+        self.progress = progress
+        self.k = config.evaluation.k
+        train = split.train
+        self.X = {"binary": train.binary(), "ratings": train.matrix}
+        self.items = _items_with_popularity(dataset, self.X["binary"], config.fairness.head_share)
+        fc = config.fairness
+        group_col = "popularity_group" if fc.item_group == "popularity" else fc.item_group
+        item_group = self.items[group_col].astype("string").fillna("unknown").to_numpy(dtype=object)
+        self.ctx = FairnessContext(
+            dataset=dataset,
+            fairness=fc,
+            item_group=item_group,
+            protected_items=item_group == fc.protected_group,
+            seed=config.seed,
+        )
+        self.users = np.flatnonzero(np.diff(split.test.matrix.indptr) > 0)
+        self.inputs = EvaluationInputs(
+            users=self.users,
+            relevant=split.test.matrix,
+            train=self.X["binary"],
+            users_table=dataset.users,
+            items_table=self.items,
+            item_category=pd.factorize(dataset.items["category"])[0],
+            fairness=fc,
+            k=self.k,
+            seed=config.seed,
+        )
+        self.twins: dict[tuple[str, str, str], Evaluated] = {}
+        self.fitted: dict[tuple[str, ...], Recommender] = {}
+        self.child: str | None = None
+
+    def _twin(self, spec: Any, first_stage: tuple[np.ndarray, np.ndarray] | None) -> Evaluated:
+        key = twin_key(spec)
+        if key not in self.twins:
+            if first_stage is not None and len(spec.steps) == 1:  # a re-ranker's twin is its first stage
+                ids = first_stage[0]
+            else:
+                with self.progress.step(f"[{spec.name}] fitting the unmitigated twin"):
+                    plain = spec.model_copy(update={"mitigation": None})
+                    twin, _ = fit_candidate(plain, self.X[spec.input], self.ctx, fitted=self.fitted)
+                    ids, _ = twin.recommend(self.users, self.k)
+            self.twins[key] = evaluate_lists(ids, self.inputs)
+        return self.twins[key]
+
+    def run_candidate(self, cand: Candidate, root: Path) -> ModelResult:
+        spec, name, tracker = cand.spec, cand.name, self.tracker
+        out = root / name
+        out.mkdir()
+        params = spec.params.model_dump()
+        if tracker is not None:
+            tags = {"fairrec.model_type": spec.type, "fairrec.status": "running"}
+            if cand.sweep_of is not None:
+                tags["fairrec.sweep_of"] = cand.sweep_of
+            self.child = tracker.start_run(name, parent=self.parent, tags=tags)
+            mitigation = {
+                f"mitigation.{step.kind}.{k}": v
+                for step in spec.steps
+                for k, v in step.model_dump().items()
+                if k != "kind"
+            }
+            tracker.log_params(self.child, {"type": spec.type, "input": spec.input, **params, **mitigation})
+        t0 = time.perf_counter()
+        label = " + ".join([spec.type] + [step.kind for step in spec.steps])
+        with self.progress.step(f"[{name}] fitting {label}"):
+            model, reranker = fit_candidate(spec, self.X[spec.input], self.ctx, fitted=self.fitted)
+        t1 = time.perf_counter()
+        with self.progress.step(f"[{name}] recommending top-{self.k} for {self.users.size} users"):
+            ids, scores, first_stage = recommend_candidate(model, reranker, spec, self.users, self.k)
+        t2 = time.perf_counter()
+        with self.progress.step(f"[{name}] evaluating"):
+            evaluated = evaluate_lists(ids, self.inputs)
+        t3 = time.perf_counter()
+        metrics = dict(evaluated.metrics)
+        metrics.update(fit_seconds=t1 - t0, recommend_seconds=t2 - t1, evaluate_seconds=t3 - t2)
+        report = evaluated.fairness.to_json()
+        if spec.mitigation is None:
+            self.twins.setdefault(twin_key(spec), evaluated)
+        else:
+            twin = self._twin(spec, first_stage)
+            comparison, changes = compare_with_twin(
+                mitigated=evaluated.metrics,
+                twin=twin.metrics,
+                mitigated_report=evaluated.fairness,
+                twin_report=twin.fairness,
+            )
+            metrics.update(comparison)
+            report["twin_comparison"] = [
+                {
+                    "attribute": c.attribute, "metric": c.metric, "twin": dict(c.twin),
+                    "mitigated": dict(c.mitigated), "best_group": c.best_group,
+                    "worst_group": c.worst_group, "gap_twin": c.gap_twin,
+                    "gap_mitigated": c.gap_mitigated, "levelling_down": c.levelling_down,
+                }
+                for c in changes
+            ]
+        metrics = _finite(metrics)
+        _recommendations_frame(self.dataset, self.users, ids, scores).to_parquet(
+            out / "recommendations.parquet", index=False
+        )
+        _write_json(out / "metrics.json", metrics)
+        _write_json(out / "fairness_report.json", report)
+        _save_plots(out / "plots", evaluated)
+        saved = _save_model(model, out / "model")
+        if tracker is not None and self.child is not None:
+            tracker.log_metrics(self.child, metrics)
+            tracker.log_artifacts(self.child, out)
+            tracker.set_tags(self.child, {"fairrec.status": "complete", "fairrec.model_saved": str(saved).lower()})
+            tracker.finish(self.child, ok=True)
+        result = ModelResult(name=name, type=spec.type, metrics=metrics, run_id=self.child,
+                             sweep_of=cand.sweep_of)
+        self.child = None
+        return result
+
+    def write_frontiers(self, candidates: list[Candidate], results: list[ModelResult], root: Path) -> list[Path]:
+        fc, paths = self.config.fairness, []
+        by_name = {r.name: r for r in results}
+        groups = {a: sorted(self.dataset.users[a].astype("string").fillna("unknown").unique()) for a in fc.sensitive}
+        for spec in self.config.models:
+            if spec.sweep is None:
+                continue
+            rows = [(c.sweep_value, by_name[c.name].metrics) for c in candidates if c.sweep_of == spec.name]
+            step, _ = spec.sweep_target()
+            target = target_metric(step, sensitive=fc.sensitive, item_group=fc.item_group,
+                                   protected_group=fc.protected_group,
+                                   amplification_attribute=fc.amplification_attribute, k=self.k)
+            table = frontier_table(rows, parameter=spec.sweep.parameter, target=target,
+                                   sensitive=fc.sensitive, group_columns=groups, k=self.k)
+            csv = root / f"frontier_{spec.name}.csv"
+            table.to_csv(csv, index=False)
+            fig = plot_frontier(table, parameter=spec.sweep.parameter, target=target, k=self.k,
+                                title=f"{spec.name}: {step.kind} sweep")
+            png = root / f"frontier_{spec.name}.png"
+            fig.savefig(png, dpi=100)
+            paths += [csv, png]
+            self.progress.info(f"\nfrontier of {spec.name} ({step.kind}):\n{table.to_string(index=False)}")
+        return paths
 
 
 def run_experiment(
@@ -112,82 +318,38 @@ def run_experiment(
 ) -> RunResult:
     """Run every candidate of ``config``; see the module docstring for the outputs."""
     progress = progress or Progress(quiet=True)
-    k = config.evaluation.k
     parent: str | None = None
-    child: str | None = None
+    exp: _Experiment | None = None
     try:
         with StagedDir(out_dir) as staged:
             root = staged.path
             with progress.step(f"loading data ({config.data.loader})"):
                 dataset = load_dataset(config.data, seed=config.seed)
+            _check_attributes(config, dataset)
             with progress.step(f"splitting ({config.split.method})"):
                 split = split_dataset(config.split, dataset, seed=config.seed)
-            test_users = np.flatnonzero(np.diff(split.test.matrix.indptr) > 0)
+            if tracker is not None:
+                parent = tracker.start_run(config.name, tags={"fairrec.status": "running"})
+            exp = _Experiment(config, dataset, split, tracker, parent, progress)
             stats = {
                 "n_users": dataset.interactions.n_users,
                 "n_items": dataset.interactions.n_items,
                 "n_interactions": dataset.interactions.n_interactions,
                 "n_train": split.train.n_interactions,
                 "n_test": split.test.n_interactions,
-                "n_test_users": int(test_users.size),
+                "n_test_users": int(exp.users.size),
             }
             progress.info(
                 "  data: {n_users} users, {n_items} items, {n_train} train / {n_test} test "
                 "interactions, {n_test_users} test users".format(**stats)
             )
-            _write_inputs(root, config, dataset, split)
-            if tracker is not None:
-                parent = tracker.start_run(config.name, tags={"fairrec.status": "running"})
+            _write_inputs(root, config, dataset, split, exp.items)
+            if tracker is not None and parent is not None:
                 tracker.log_params(parent, _flatten("", config_to_dict(config), {}))
                 tracker.log_metrics(parent, stats)
-            categories = pd.factorize(dataset.items["category"])[0]
-            train_binary = split.train.binary()
-            results: list[ModelResult] = []
-            for spec in config.models:
-                params = _model_params(spec)
-                model_dir = root / spec.name
-                model_dir.mkdir()
-                if tracker is not None:
-                    child = tracker.start_run(
-                        spec.name, parent=parent, tags={"fairrec.model_type": spec.type}
-                    )
-                    tracker.log_params(child, {"type": spec.type, "input": spec.input, **params})
-                model = build_model(spec.type, params, seed=config.seed)
-                t0 = time.perf_counter()
-                with progress.step(f"[{spec.name}] fitting {spec.type}"):
-                    model.fit(train_binary if spec.input == "binary" else split.train.matrix)
-                t1 = time.perf_counter()
-                with progress.step(f"[{spec.name}] recommending top-{k} for {test_users.size} users"):
-                    ids, scores = model.recommend(test_users, k)
-                t2 = time.perf_counter()
-                with progress.step(f"[{spec.name}] evaluating"):
-                    report = evaluate_rankings(
-                        ids,
-                        users=test_users,
-                        relevant=split.test.matrix,
-                        train=split.train.matrix,
-                        item_category=categories,
-                        k=k,
-                    )
-                    metrics = dict(report.summary())
-                t3 = time.perf_counter()
-                metrics.update(
-                    fit_seconds=t1 - t0, recommend_seconds=t2 - t1, evaluate_seconds=t3 - t2
-                )
-                _recommendations_frame(dataset, test_users, ids, scores).to_parquet(
-                    model_dir / "recommendations.parquet", index=False
-                )
-                _write_json(model_dir / "metrics.json", metrics)
-                save_model(model, model_dir / "model")
-                if tracker is not None and child is not None:
-                    tracker.log_metrics(child, metrics)
-                    tracker.log_artifacts(child, model_dir)
-                    tracker.set_tags(child, {"fairrec.status": "complete"})
-                    tracker.finish(child, ok=True)
-                results.append(
-                    ModelResult(name=spec.name, type=spec.type, metrics=metrics, run_id=child)
-                )
-                child = None
+            candidates = expand_sweeps(list(config.models))
+            results = [exp.run_candidate(c, root) for c in candidates]
+            frontier_files = exp.write_frontiers(candidates, results, root)
             _write_json(
                 root / "summary.json",
                 {
@@ -198,8 +360,8 @@ def run_experiment(
                 },
             )
             if tracker is not None and parent is not None:
-                for entry in ("config.yaml", "summary.json", "users.parquet", "items.parquet"):
-                    tracker.log_artifact(parent, root / entry)
+                for path in [root / e for e in ("config.yaml", "summary.json", "users.parquet", "items.parquet")] + frontier_files:
+                    tracker.log_artifact(parent, path)
                 tracker.log_artifacts(parent, root / "split", "split")
             final_dir = staged.commit()
             if tracker is not None and parent is not None:
@@ -207,6 +369,7 @@ def run_experiment(
                 tracker.finish(parent, ok=True)
     except BaseException:
         if tracker is not None:
+            child = None if exp is None else exp.child
             for run_id in (child, parent):
                 if run_id is not None:
                     tracker.try_fail(run_id)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +11,7 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
+from tests.training.reference import per_user_reference
 from training.cli import main
 
 K = 5
@@ -42,45 +42,16 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, i
 
 
 def _reference_metrics(out: Path, name: str) -> dict[str, float]:
-    """Recompute from the parquet files alone, with plain pandas and Python sets."""
+    """Every relevance number of metrics.json, recomputed from the parquet files alone."""
+    per_user = per_user_reference(out, name, K)
+    ref = {f"{m}_at_{K}": float(per_user[m].mean()) for m in per_user.columns if m != "user_id"}
     recs = pd.read_parquet(out / name / "recommendations.parquet")
-    test = pd.read_parquet(out / "split" / "test.parquet")
-    train = pd.read_parquet(out / "split" / "train.parquet")
-    users = pd.read_parquet(out / "users.parquet")
     items = pd.read_parquet(out / "items.parquet")
-    relevant = test.groupby("user_id")["item_id"].apply(set).to_dict()
-    pop = train.groupby("item_id")["user_id"].nunique() / len(users)
-    category = dict(zip(items["item_id"], items["category"]))
-    per_user: dict[str, list[float]] = {m: [] for m in ("p", "r", "ndcg", "ap", "rr", "hit", "pop", "nov", "div")}
-    for user, rel in relevant.items():
-        lst = recs[recs["user_id"] == user].sort_values("rank")["item_id"].tolist()
-        hits = [i in rel for i in lst]
-        n_rel = len(rel)
-        per_user["p"].append(sum(hits) / K)
-        per_user["r"].append(sum(hits) / n_rel)
-        dcg = sum(1 / math.log2(r + 2) for r, h in enumerate(hits) if h)
-        idcg = sum(1 / math.log2(r + 2) for r in range(min(K, n_rel)))
-        per_user["ndcg"].append(dcg / idcg)
-        ap = sum(sum(hits[: r + 1]) / (r + 1) for r, h in enumerate(hits) if h)
-        per_user["ap"].append(ap / min(K, n_rel))
-        first = next((r for r, h in enumerate(hits) if h), None)
-        per_user["rr"].append(0.0 if first is None else 1 / (first + 1))
-        per_user["hit"].append(float(any(hits)))
-        ps = [pop.get(i, 0.0) for i in lst]
-        per_user["pop"].append(float(np.mean(ps)))
-        per_user["nov"].append(float(np.mean([-math.log2(max(p, 0.5 / len(users))) for p in ps])))
-        pairs = [(a, b) for x, a in enumerate(lst) for b in lst[x + 1 :]]
-        per_user["div"].append(sum(category[a] != category[b] for a, b in pairs) / len(pairs))
-    names = {
-        "p": "precision", "r": "recall", "ndcg": "ndcg", "ap": "map", "rr": "mrr",
-        "hit": "hit_rate", "pop": "avg_popularity", "nov": "novelty", "div": "diversity",
-    }
-    ref = {f"{names[m]}_at_{K}": float(np.mean(v)) for m, v in per_user.items()}
     ref[f"coverage_at_{K}"] = recs["item_id"].nunique() / len(items)
     counts = np.sort(recs["item_id"].value_counts().reindex(items["item_id"], fill_value=0).to_numpy())
     n = len(counts)
     ref[f"exposure_gini_at_{K}"] = float(((2 * np.arange(1, n + 1) - n - 1) * counts).sum() / (n * counts.sum()))
-    ref["n_users_evaluated"] = float(len(relevant))
+    ref["n_users_evaluated"] = float(len(per_user))
     return ref
 
 

@@ -1,0 +1,410 @@
+"""Consumer-side group fairness: fairlearn's ``MetricFrame`` over per-user vectors.
+
+Every per-user metric (one float per evaluated user, see
+:class:`evaluation.RelevanceReport`) becomes a "prediction" whose group mean
+is the quality a group of users receives; :func:`group_quality` reads that
+off a :class:`fairlearn.metrics.MetricFrame` (``by_group``, ``overall``,
+``difference()``, ``ratio()`` and, on request, its bootstrap confidence
+intervals). Binary per-user outcomes ("the top-k holds at least one item of
+group G") go through fairlearn's own ``demographic_parity_difference`` and
+``demographic_parity_ratio`` in :func:`outcome_parity`.
+
+Group labels are strings; a missing attribute (``NaN``/``None``) is the group
+``"unknown"``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from fairlearn.metrics import (
+    MetricFrame,
+    demographic_parity_difference,
+    demographic_parity_ratio,
+    selection_rate,
+)
+
+from evaluation._ranking import _check_ids
+
+__all__ = [
+    "GroupQuality",
+    "OutcomeParity",
+    "contains_group",
+    "equal_opportunity",
+    "group_quality",
+    "outcome_parity",
+    "share_of_group",
+]
+
+#: Label of the group of users (or items) whose attribute is missing.
+UNKNOWN = "unknown"
+#: Disparate-impact threshold of the "four-fifths rule".
+FOUR_FIFTHS = 0.8
+
+
+# ------------------------------------------------------------------ helpers
+def _labels(values: object, *, name: str, n: int | None = None) -> np.ndarray:
+    """String labels (object array); missing values become ``"unknown"``."""
+    if isinstance(values, pd.Series):
+        series = values
+    else:
+        series = pd.Series(np.asarray(values, dtype=object))
+    if np.ndim(series) != 1:
+        raise ValueError(f"{name}: expected a 1-D array of labels, got shape {np.shape(values)}")
+    if n is not None and len(series) != n:
+        raise ValueError(f"{name}: expected one label per value ({n}), got {len(series)}")
+    arr = series.to_numpy(dtype=object)
+    missing = pd.isna(arr)
+    out = np.empty(arr.size, dtype=object)
+    out[missing] = UNKNOWN
+    out[~missing] = [str(v) for v in arr[~missing]]
+    return out
+
+
+def _attribute_name(sensitive: object) -> str:
+    name = getattr(sensitive, "name", None)
+    return str(name) if name is not None else "sensitive"
+
+
+def _defined_mean(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Mean of the defined (non-nan) per-user values; nan when there are none.
+
+    Used as the MetricFrame metric: ``y_pred`` carries the per-user values
+    (``y_true`` is the same vector, required by fairlearn's signature).
+    """
+    values = np.asarray(y_pred, dtype=np.float64)
+    defined = values[~np.isnan(values)]
+    return float(defined.mean()) if defined.size else float("nan")
+
+
+def _check_vector(values: object, *, name: str) -> np.ndarray:
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(
+            f"{name}: expected a non-empty 1-D array (one value per user), got shape {arr.shape}"
+        )
+    return arr
+
+
+def _check_ci(ci: object) -> float:
+    if not isinstance(ci, (float, int, np.floating)) or isinstance(ci, bool) or not 0 < ci < 1:
+        raise ValueError(f"ci: expected a confidence level in (0, 1), got {ci!r}")
+    return float(ci)
+
+
+def _series_dict(series: pd.Series) -> dict[str, float]:
+    return {str(k): float(v) for k, v in series.items()}
+
+
+# ------------------------------------------------------------ group quality
+@dataclass(frozen=True, kw_only=True, eq=False)
+class GroupQuality:
+    """Per-group means of per-user metrics for one sensitive attribute.
+
+    Parameters
+    ----------
+    attribute : str
+        Name of the sensitive attribute (the ``name`` of the series given).
+    by_group : dict of str to dict of str to float
+        ``by_group[metric][group]`` = mean of the metric over the group's users.
+    overall : dict of str to float
+        Mean over all users, per metric.
+    difference, ratio : dict of str to float
+        ``max - min`` and ``min / max`` of the group means, per metric
+        (fairlearn's ``between_groups`` method; the ratio is nan when the
+        largest group mean is 0).
+    counts : dict of str to int
+        Users per group.
+    ci : dict of str to dict of str to (float, float), or None
+        Percentile-bootstrap interval of each group mean (``ci[metric][group]``)
+        when requested, else None.
+    difference_ci, ratio_ci : dict of str to (float, float), or None
+        Bootstrap intervals of ``difference`` and ``ratio``.
+    ci_level : float or None
+        Coverage of the intervals (e.g. 0.95).
+    """
+
+    attribute: str
+    by_group: dict[str, dict[str, float]]
+    overall: dict[str, float]
+    difference: dict[str, float]
+    ratio: dict[str, float]
+    counts: dict[str, int]
+    ci: dict[str, dict[str, tuple[float, float]]] | None = None
+    difference_ci: dict[str, tuple[float, float]] | None = None
+    ratio_ci: dict[str, tuple[float, float]] | None = None
+    ci_level: float | None = None
+
+    @property
+    def groups(self) -> list[str]:
+        return list(self.counts)
+
+
+def group_quality(
+    per_user: Mapping[str, np.ndarray],
+    sensitive: np.ndarray | pd.Series,
+    *,
+    n_boot: int | None = None,
+    ci: float = 0.95,
+    random_state: int | None = 0,
+) -> GroupQuality:
+    """Mean of each per-user metric per group of users, via fairlearn's MetricFrame.
+
+    Parameters
+    ----------
+    per_user : mapping of str to ndarray of float, each shape (n_users,)
+        Per-user metric vectors, e.g. :attr:`RelevanceReport.per_user`.
+        ``nan`` entries (undefined for that user) are left out of the means.
+    sensitive : ndarray or pandas Series, shape (n_users,)
+        Group label of each user, aligned with the vectors. A Series' name is
+        kept as the attribute name. Missing labels form the group ``"unknown"``.
+    n_boot : int, optional
+        Number of bootstrap resamples (of users, with replacement, fairlearn's
+        ``MetricFrame(n_boot=...)``) for confidence intervals; none by default.
+        Costs about ``n_boot * len(per_user)`` MetricFrame evaluations.
+    ci : float, default 0.95
+        Confidence level; the interval is the ``(1 - ci)/2`` and ``(1 + ci)/2``
+        bootstrap quantiles.
+    random_state : int or None, default 0
+        Seed of the bootstrap.
+
+    Returns
+    -------
+    GroupQuality
+
+    Examples
+    --------
+    >>> gq = group_quality(
+    ...     {"ndcg": np.array([1.0, 0.5, 0.0, 0.5])},
+    ...     pd.Series(["F", "F", "M", None], name="gender"))
+    >>> gq.by_group["ndcg"], gq.counts
+    ({'F': 0.75, 'M': 0.0, 'unknown': 0.5}, {'F': 2, 'M': 1, 'unknown': 1})
+    >>> gq.difference["ndcg"], gq.ratio["ndcg"], gq.overall["ndcg"]
+    (0.75, 0.0, 0.5)
+    """
+    if not per_user:
+        raise ValueError("per_user: expected at least one per-user metric, got none")
+    vectors = {
+        str(name): _check_vector(v, name=f"per_user[{name!r}]") for name, v in per_user.items()
+    }
+    n = next(iter(vectors.values())).size
+    for name, v in vectors.items():
+        if v.size != n:
+            raise ValueError(
+                f"per_user[{name!r}]: expected {n} values like the first metric, got {v.size}"
+            )
+    attribute = _attribute_name(sensitive)
+    labels = pd.Series(_labels(sensitive, name="sensitive", n=n), name=attribute)
+    boot = n_boot is not None
+    if boot and (
+        isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 1
+    ):
+        raise ValueError(f"n_boot: expected a positive integer or None, got {n_boot!r}")
+    level = _check_ci(ci)
+    quantiles = [(1 - level) / 2, (1 + level) / 2]
+
+    # one MetricFrame per metric: each metric sees its own vector as y_pred
+    by_group, overall, difference, ratio = {}, {}, {}, {}
+    cis, diff_cis, ratio_cis = {}, {}, {}
+    counts: dict[str, int] = {}
+    for name, values in vectors.items():
+        mf = MetricFrame(
+            metrics={name: _defined_mean},
+            y_true=values,
+            y_pred=values,
+            sensitive_features=labels,
+            n_boot=int(n_boot) if boot else None,
+            ci_quantiles=quantiles if boot else None,
+            random_state=random_state,
+        )
+        by_group[name] = _series_dict(mf.by_group[name])
+        overall[name] = float(mf.overall[name])
+        difference[name] = float(mf.difference()[name])
+        ratio[name] = float(mf.ratio()[name])
+        if boot:
+            low, high = (frame[name] for frame in mf.by_group_ci)
+            cis[name] = {str(g): (float(low[g]), float(high[g])) for g in low.index}
+            d_low, d_high = mf.difference_ci()
+            r_low, r_high = mf.ratio_ci()
+            diff_cis[name] = (float(d_low[name]), float(d_high[name]))
+            ratio_cis[name] = (float(r_low[name]), float(r_high[name]))
+        if not counts:
+            counts = {g: int(c) for g, c in labels.value_counts().sort_index().items()}
+    return GroupQuality(
+        attribute=attribute,
+        by_group=by_group,
+        overall=overall,
+        difference=difference,
+        ratio=ratio,
+        counts=counts,
+        ci=cis if boot else None,
+        difference_ci=diff_cis if boot else None,
+        ratio_ci=ratio_cis if boot else None,
+        ci_level=level if boot else None,
+    )
+
+
+def equal_opportunity(recall: np.ndarray, sensitive: np.ndarray | pd.Series) -> tuple[float, float]:
+    """Recall parity: ``(max - min, min / max)`` of the group mean recall.
+
+    The recommender analogue of equal opportunity (equal true-positive
+    rates): every evaluated user has at least one relevant item, and recall
+    is the share of those the top-k finds.
+
+    Examples
+    --------
+    >>> equal_opportunity(np.array([1.0, 0.5, 0.25, 0.25]), np.array(["a", "a", "b", "b"]))
+    (0.5, 0.3333333333333333)
+    """
+    recall = _check_vector(recall, name="recall")
+    labels = _labels(sensitive, name="sensitive", n=recall.size)
+    mf = MetricFrame(
+        metrics=_defined_mean, y_true=recall, y_pred=recall, sensitive_features=labels
+    )
+    return float(mf.difference()), float(mf.ratio())
+
+
+# ----------------------------------------------------------- outcome parity
+@dataclass(frozen=True, kw_only=True, eq=False)
+class OutcomeParity:
+    """Demographic parity of a binary per-user outcome.
+
+    Parameters
+    ----------
+    attribute : str
+    rates : dict of str to float
+        Share of each group's users with the outcome.
+    counts : dict of str to int
+        Users per group.
+    overall : float
+        Share of all users with the outcome.
+    demographic_parity_difference, demographic_parity_ratio : float
+        From :func:`fairlearn.metrics.demographic_parity_difference` and
+        ``demographic_parity_ratio`` (``max - min`` and ``min / max`` of
+        ``rates``; the ratio is nan when no user has the outcome).
+    four_fifths_violated : bool
+        ``demographic_parity_ratio < 0.8`` (False when the ratio is nan).
+    """
+
+    attribute: str
+    rates: dict[str, float]
+    counts: dict[str, int]
+    overall: float
+    demographic_parity_difference: float
+    demographic_parity_ratio: float
+    four_fifths_violated: bool
+
+    @property
+    def disparate_impact(self) -> float:
+        """The outcome-rate ratio ``min / max`` (same as ``demographic_parity_ratio``)."""
+        return self.demographic_parity_ratio
+
+
+def _check_outcome(outcome: object) -> np.ndarray:
+    arr = np.asarray(outcome)
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(
+            f"outcome: expected a non-empty 1-D array (one per user), got shape {arr.shape}"
+        )
+    binary = np.issubdtype(arr.dtype, np.number) and np.isin(arr, (0, 1)).all()
+    if arr.dtype != bool and not binary:
+        raise ValueError(f"outcome: expected boolean (or 0/1) values, got dtype {arr.dtype}")
+    return arr.astype(np.int64)
+
+
+def outcome_parity(
+    outcome: np.ndarray, sensitive: np.ndarray | pd.Series, *, y_true: np.ndarray | None = None
+) -> OutcomeParity:
+    """Per-group rates of a binary per-user outcome and fairlearn's demographic parity.
+
+    Parameters
+    ----------
+    outcome : ndarray of bool (or 0/1), shape (n_users,)
+        E.g. :func:`contains_group` ("the top-k holds an item of group G").
+    sensitive : ndarray or pandas Series, shape (n_users,)
+        Group label per user; missing labels form the group ``"unknown"``.
+    y_true : ndarray, optional
+        Passed through to fairlearn (demographic parity ignores it beyond its
+        length); defaults to ``outcome``.
+
+    Returns
+    -------
+    OutcomeParity
+
+    Examples
+    --------
+    >>> op = outcome_parity(np.array([1, 1, 0, 1, 0, 0]), np.array(list("aaabbb")))
+    >>> op.rates, op.demographic_parity_difference, op.demographic_parity_ratio
+    ({'a': 0.6666666666666666, 'b': 0.3333333333333333}, 0.3333333333333333, 0.5)
+    >>> op.four_fifths_violated
+    True
+    """
+    y_pred = _check_outcome(outcome)
+    truth = y_pred if y_true is None else np.asarray(y_true)
+    if truth.shape != y_pred.shape:
+        raise ValueError(f"y_true: expected shape {y_pred.shape} like outcome, got {truth.shape}")
+    attribute = _attribute_name(sensitive)
+    labels = pd.Series(_labels(sensitive, name="sensitive", n=y_pred.size), name=attribute)
+    mf = MetricFrame(
+        metrics=selection_rate, y_true=truth, y_pred=y_pred, sensitive_features=labels
+    )
+    dpd = float(demographic_parity_difference(truth, y_pred, sensitive_features=labels))
+    dpr = float(demographic_parity_ratio(truth, y_pred, sensitive_features=labels))
+    return OutcomeParity(
+        attribute=attribute,
+        rates=_series_dict(mf.by_group),
+        counts={g: int(c) for g, c in labels.value_counts().sort_index().items()},
+        overall=float(mf.overall),
+        demographic_parity_difference=dpd,
+        demographic_parity_ratio=dpr,
+        four_fifths_violated=bool(dpr < FOUR_FIFTHS),
+    )
+
+
+# ---------------------------------------------------------- outcome builders
+def _check_membership(item_in_group: object) -> np.ndarray:
+    arr = np.asarray(item_in_group)
+    if arr.ndim != 1 or arr.size == 0 or arr.dtype != bool:
+        raise ValueError(
+            "item_in_group: expected a non-empty 1-D boolean array (one flag per item), "
+            f"got dtype {arr.dtype} and shape {arr.shape}"
+        )
+    return arr
+
+
+def _member_ranks(ids: np.ndarray, item_in_group: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    member = _check_membership(item_in_group)
+    ids = _check_ids(ids, n_items=member.size)
+    valid = ids >= 0
+    return member[np.where(valid, ids, 0)] & valid, valid
+
+
+def contains_group(ids: np.ndarray, item_in_group: np.ndarray) -> np.ndarray:
+    """Whether each list holds at least one item of the group (padding ignored).
+
+    Examples
+    --------
+    >>> contains_group(np.array([[0, 1], [1, -1], [-1, -1]]), np.array([True, False])).tolist()
+    [True, False, False]
+    """
+    hits, _ = _member_ranks(ids, item_in_group)
+    return hits.any(axis=1)
+
+
+def share_of_group(ids: np.ndarray, item_in_group: np.ndarray) -> np.ndarray:
+    """Share of each list's non-padding items that belong to the group.
+
+    Returns nan for a list that holds only padding.
+
+    Examples
+    --------
+    >>> share_of_group(np.array([[0, 1], [0, -1], [-1, -1]]), np.array([True, False])).tolist()
+    [0.5, 1.0, nan]
+    """
+    hits, valid = _member_ranks(ids, item_in_group)
+    n_valid = np.count_nonzero(valid, axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.count_nonzero(hits, axis=1) / n_valid.astype(np.float64)

@@ -1,0 +1,31 @@
+"""Re-rankers: reorder a first-stage model's candidate lists towards a fairness target.
+
+Every re-ranker is a :class:`Reranker`: ``fit(X, **attributes)`` on the training
+user x item CSR matrix and the user or item attributes it needs, then
+``rerank(ids, scores, users=..., k=...)`` returning ``[n_users, k]`` ids and the
+original scores of the chosen candidates. They only reorder; none re-scores with
+a model. ``strength=0`` returns the input order truncated to ``k``.
+"""
+
+from recsys.rerank._base import Reranker
+from recsys.rerank._calibration import CalibratedReranker
+from recsys.rerank._exposure_budget import ExposureBudgetReranker
+from recsys.rerank._fair_share import FairShareReranker
+from recsys.rerank._user_fair import UserGroupBlendReranker
+
+__all__ = [
+    "RERANKERS",
+    "CalibratedReranker",
+    "ExposureBudgetReranker",
+    "FairShareReranker",
+    "Reranker",
+    "UserGroupBlendReranker",
+]
+
+#: re-rankers by registry key, as named in configs
+RERANKERS: dict[str, type[Reranker]] = {
+    "fair_share": FairShareReranker,
+    "exposure_budget": ExposureBudgetReranker,
+    "calibration": CalibratedReranker,
+    "user_blend": UserGroupBlendReranker,
+}

@@ -1,0 +1,68 @@
+"""Evaluate one set of ranked lists: relevance, then fairness, as one flat metrics dict."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from evaluation import FairnessReport, RelevanceReport, evaluate_rankings, fairness_metrics
+from training._schema import FairnessConfig
+
+__all__ = ["Evaluated", "EvaluationInputs", "evaluate_lists"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvaluationInputs:
+    """Everything the metrics need besides the lists, resolved once per run."""
+
+    users: np.ndarray  # internal indices of the test users, aligned with the lists
+    relevant: sp.csr_matrix
+    train: sp.csr_matrix
+    users_table: pd.DataFrame
+    items_table: pd.DataFrame
+    item_category: np.ndarray  # integer codes, for diversity
+    fairness: FairnessConfig
+    k: int
+    seed: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Evaluated:
+    metrics: dict[str, float]
+    relevance: RelevanceReport
+    fairness: FairnessReport
+
+
+def evaluate_lists(ids: np.ndarray, inputs: EvaluationInputs) -> Evaluated:
+    relevance = evaluate_rankings(
+        ids,
+        users=inputs.users,
+        relevant=inputs.relevant,
+        train=inputs.train,
+        item_category=inputs.item_category,
+        k=inputs.k,
+    )
+    cfg = inputs.fairness
+    fairness = fairness_metrics(
+        report=relevance,
+        ids=ids[:, : inputs.k],
+        users=inputs.users,
+        users_table=inputs.users_table,
+        items_table=inputs.items_table,
+        train=inputs.train,
+        relevant=inputs.relevant,
+        sensitive=cfg.sensitive,
+        item_group=cfg.item_group,
+        protected_group=cfg.protected_group,
+        item_category=cfg.amplification_attribute,
+        head_share=cfg.head_share,
+        amplification_weighting=cfg.amplification_weighting,
+        n_boot=cfg.n_boot,
+        random_state=inputs.seed,
+    )
+    metrics = dict(relevance.summary())
+    metrics.update(fairness.flat())
+    return Evaluated(metrics=metrics, relevance=relevance, fairness=fairness)
