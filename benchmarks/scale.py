@@ -56,7 +56,13 @@ def main(argv: list[str] | None = None) -> None:
     from implicit.evaluation import ranking_metrics_at_k
     from threadpoolctl import threadpool_limits
 
-    from evaluation import evaluate_rankings
+    from evaluation import evaluate_rankings, fairness_metrics, popularity_groups
+    from recsys.rerank import (
+        CalibratedReranker,
+        ExposureBudgetReranker,
+        FairShareReranker,
+        UserGroupBlendReranker,
+    )
     from recsys.data import generate_synthetic, random_holdout
     from recsys.models import ALS
 
@@ -105,6 +111,35 @@ def main(argv: list[str] | None = None) -> None:
     peak_ours = _peak_rss_gb()
     summary = report.summary()
 
+    # ---------------------------------------------------- fairness on top of it
+    fair, t_fair = _timed(
+        lambda: fairness_metrics(
+            report=report,
+            ids=ids,
+            users=users,
+            users_table=data.users,
+            items_table=data.items,
+            train=train,
+            relevant=test,
+            sensitive=["gender", "age_group", "activity_level"],
+        )
+    )
+    (cand_ids, cand_scores), t_cand = _timed(lambda: ours.recommend(users, 100))
+    tail = popularity_groups(train) == "tail"
+    codes = np.asarray(data.items["category"].astype("category").cat.codes, dtype=np.int64)
+    low = (data.users["activity_level"] == "low").to_numpy()
+    rerankers = {
+        "fair_share (FA*IR)": FairShareReranker(strength=0.5).fit(train, protected_items=tail),
+        "exposure_budget": ExposureBudgetReranker(strength=0.1).fit(train, protected_items=tail),
+        "calibration": CalibratedReranker(strength=0.5).fit(train, item_category=codes),
+        "user_blend": UserGroupBlendReranker(strength=0.5).fit(train, user_group=low),
+    }
+    t_rerank = {
+        name: _timed(lambda r=r: r.rerank(cand_ids, cand_scores, users=users, k=k))[1]
+        for name, r in rerankers.items()
+    }
+    peak_fair = _peak_rss_gb()
+
     # ------------------------------------------------------------ raw implicit
     _, t_rec_raw = _timed(lambda: raw.recommend(users, train[users], N=k))
     raw_metrics, t_eval_raw = _timed(
@@ -124,6 +159,15 @@ def main(argv: list[str] | None = None) -> None:
     print()
     print(f"peak RSS up to the end of fairrec's evaluation (data, both models, lists): {peak_ours:.2f} GiB (target < 3)")
     print(f"peak RSS of the whole process:                                             {_peak_rss_gb():.2f} GiB")
+    print()
+    print(f"fairness metrics (3 user attributes, exposure, amplification): {t_fair:.2f}s")
+    print(f"  overhead vs our relevance evaluation:              {t_fair / t_eval_ours:7.1%}")
+    print(f"  overhead vs our recommend + relevance evaluation:  {t_fair / (t_rec_ours + t_eval_ours):7.1%}  (target <= 25%)")
+    print(f"re-ranking {users.size:,} users, top-{k} from 100 candidates (candidates took {t_cand:.1f}s):")
+    for name, t in t_rerank.items():
+        print(f"  {name:20s} {t:6.2f}s  (target < 30 s)")
+    print(f"peak RSS after the fairness phase: {peak_fair:.2f} GiB")
+    print(f"(fairness flat metrics: {len(fair.flat())})")
     print()
     print("metric cross-check, fairrec's lists vs implicit's own evaluation of its model (same")
     print("hyperparameters and seed; implicit's precision divides by min(k, #relevant), ours by k):")
