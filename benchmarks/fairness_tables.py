@@ -59,13 +59,13 @@ def main(argv: list[str] | None = None) -> None:
             for name, v in mitigated.items()
             if target in v and f"twin.{target}" in v
         ]
-        print(f"### {title}\n")
+        print(f"#### {title}\n")
         print(_table([
             "candidate", f"NDCG@{k}", "NDCG vs twin", "twin", "mitigated", "change",
         ], rows))
         print()
 
-    print("### Every group's NDCG, and levelling down\n")
+    print("#### Every group's NDCG, and levelling down\n")
     header = ["candidate", f"NDCG@{k}"]
     groups: dict[str, list[str]] = {}
     for attr in args.attributes:

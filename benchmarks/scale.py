@@ -89,8 +89,8 @@ def main(argv: list[str] | None = None) -> None:
     # so neither side is favoured by running first or by a noisy neighbour.
     t_fit_ours, t_fit_raw = [], []
     for _ in range(args.repeats):
-        raw = AlternatingLeastSquares(**hp, random_state=args.seed)
-        with threadpool_limits(1, "blas"):
+        with threadpool_limits(1, "blas"):  # implicit checks the BLAS pool when built, too
+            raw = AlternatingLeastSquares(**hp, random_state=args.seed)
             t_fit_raw.append(_timed(lambda: raw.fit(train, show_progress=False))[1])
         ours = ALS(**hp, random_state=args.seed)
         t_fit_ours.append(_timed(lambda: ours.fit(train))[1])

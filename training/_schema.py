@@ -63,8 +63,10 @@ class SyntheticData(Section):
     n_interactions: int = Field(50_000, ge=2, le=100_000_000)
     n_categories: int = Field(8, ge=1, le=1000)
     n_providers: int = Field(20, ge=1, le=100_000)
-    popularity_exponent: float = Field(1.0, ge=0.0, le=3.0)
+    popularity_exponent: float = Field(0.8, ge=0.0, le=3.0)
     activity_sigma: float = Field(1.0, ge=0.0, le=3.0)
+    n_niches: int = Field(0, ge=0, le=1000, description="hidden taste niches; 0 = automatic")
+    personalization: float = Field(1.0, ge=0.0, le=1.0, description="0 = taste only over categories")
     bias_strength: float = Field(0.0, ge=0.0, le=1.0)
     biased_group: str = "F"
     biased_category: str = "cat_0"
@@ -207,7 +209,7 @@ class ReweightMitigation(Section):
 
     kind: Literal["reweight"]
     popularity_damping: float = Field(0.0, ge=0.0, le=5.0)
-    group_balance: float = Field(0.0, ge=0.0, le=5.0)
+    group_balance: float = Field(0.0, ge=0.0, le=1.0)
     user_attribute: str | None = Field(None, description="default: the first fairness.sensitive attribute")
     item_attribute: str = "category"
 

@@ -70,27 +70,42 @@ def _tracking_uri(cli_value: str | None, config_value: str | None, env: Mapping[
     return cli_value or config_value or env.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 
 
-def format_summary(result: object) -> str:
-    """A fixed-width table of every model's headline metrics."""
+def _table(models: Sequence[object], columns: Sequence[tuple[str, str]]) -> str:
+    header = ["model"] + [label for label, _ in columns]
+    rows = [header]
+    for m in models:
+        metrics = m.metrics  # type: ignore[attr-defined]
+        rows.append(
+            [m.name]  # type: ignore[attr-defined]
+            + [f"{metrics[key]:.4f}" if key in metrics else "-" for _, key in columns]
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    lines = [
+        "  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(r, widths)))
+        for r in rows
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def format_summary(result: object, *, k: int, attribute: str, item_group: str, protected: str) -> str:
+    """Fixed-width tables of every model's headline relevance and fairness metrics."""
+    from evaluation import sanitize_label
     from training._run import RunResult
 
     assert isinstance(result, RunResult)
-    k_names = [n for n in result.models[0].metrics if n.startswith("ndcg_at_")] if result.models else []
-    k = k_names[0].removeprefix("ndcg_at_") if k_names else "10"
-    header = ["model"] + [f"{c}@{k}" if "{k}" in key else c for c, key in _COLUMNS]
-    rows = [header]
-    for m in result.models:
-        rows.append(
-            [m.name]
-            + [
-                f"{m.metrics[key.format(k=k)]:.4f}" if key.format(k=k) in m.metrics else "-"
-                for _, key in _COLUMNS
-            ]
-        )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    lines = ["  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(r, widths))) for r in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    relevance = [(f"{c}@{k}" if "{k}" in key else c, key.format(k=k)) for c, key in _COLUMNS]
+    a, g, p = sanitize_label(attribute), sanitize_label(item_group), sanitize_label(protected)
+    fairness = [
+        (f"ndcg gap ({attribute})", f"{a}.ndcg_at_{k}.difference"),
+        (f"DP diff ({attribute})", f"demographic_parity_difference.{a}"),
+        (f"disp. impact ({attribute})", f"disparate_impact.{a}"),
+        (f"{p} exposure", f"exposure_share.{g}.{p}"),
+        ("ampl. gap", f"bias_amplification.{a}.category.gap"),
+        ("ndcg vs twin", f"mitigation.ndcg_at_{k}.relative_change"),
+        ("levelling down", f"levelling_down.{a}"),
+    ]
+    return _table(result.models, relevance) + "\n\n" + _table(result.models, fairness)
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -115,7 +130,14 @@ def _cmd_run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     tracker = Tracker(uri, cfg.tracking.experiment or cfg.name)
     result = run_experiment(cfg, out_dir=args.out, tracker=tracker, progress=progress)
     print(f"\n{cfg.name}: {result.data_stats['n_test_users']} test users, k={cfg.evaluation.k}\n")
-    print(format_summary(result))
+    fc = cfg.fairness
+    print(format_summary(result, k=cfg.evaluation.k, attribute=fc.sensitive[0],
+                         item_group=fc.item_group, protected=fc.protected_group))
+    print(
+        f"\nFairness: outcome = the top-{cfg.evaluation.k} holds a {fc.protected_group!r} item "
+        f"({fc.item_group}); DP diff = max - min of its rate across {fc.sensitive[0]} groups; "
+        "all groups and attributes are in metrics.json and MLflow."
+    )
     print()
     if result.out_dir is not None:
         print(f"Files:      {result.out_dir}")

@@ -1,13 +1,15 @@
-"""generate_synthetic: exact sizes, attributes, long tail, reproducibility and the planted bias."""
+"""generate_synthetic: sizes, attributes, long tail, personal niches, reproducibility and the planted bias."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from recsys.data import Dataset, generate_synthetic, time_cutoff
+from recsys.data import Dataset, generate_synthetic, random_holdout, time_cutoff
+from recsys.models import ALS, EASE, Popularity
 
 SMALL = dict(n_users=300, n_items=200, n_interactions=6_000)
+NICHE = dict(n_users=600, n_items=300, n_interactions=12_000)  # 30 niches, about 10 items each
 
 
 def _per_user_share(ds: Dataset, category: str) -> np.ndarray:
@@ -120,14 +122,16 @@ def test_item_attributes(default: Dataset) -> None:
 
 
 def test_popularity_long_tail() -> None:
-    def top_decile_share(exponent: float) -> float:
-        it = generate_synthetic(**SMALL, popularity_exponent=exponent).interactions
+    def top_decile_share(exponent: float, **kwargs: float) -> float:
+        it = generate_synthetic(n_users=1000, n_items=400, n_interactions=10_000,
+                                popularity_exponent=exponent, **kwargs).interactions
         pop = np.sort(np.bincount(it.matrix.indices, minlength=it.n_items))[::-1]
         return pop[: it.n_items // 10].sum() / pop.sum()
 
-    # Uniform within a category: only the unequal category sizes and tastes remain.
-    assert top_decile_share(0.0) < 0.2
-    assert top_decile_share(1.0) > 0.3
+    # Uniform within a category and no niches: only the unequal category sizes and tastes remain.
+    assert top_decile_share(0.0, personalization=0.0) < 0.2
+    assert top_decile_share(1.0) > 0.35
+    assert top_decile_share(1.0) > top_decile_share(0.0) + 0.15
 
 
 def test_activity_spread() -> None:
@@ -165,11 +169,72 @@ def test_planted_bias_lowers_the_biased_groups_share(seed: int) -> None:
 
 
 def test_full_bias_removes_the_category_from_the_group() -> None:
-    ds = generate_synthetic(bias_strength=1.0, biased_group="M", biased_category="cat_3")
+    kwargs = dict(biased_group="M", biased_category="cat_3")
+    ds = generate_synthetic(bias_strength=1.0, **kwargs)
     share = _per_user_share(ds, "cat_3")
     male = ds.users["gender"].to_numpy() == "M"
     assert share[male].max() == 0.0
-    assert share[~male].mean() > 0.05
+    # The other group keeps its natural rate (same seed, same tastes, no bias).
+    natural = _per_user_share(generate_synthetic(bias_strength=0.0, **kwargs), "cat_3")
+    assert share[~male].mean() > 0.02
+    assert abs(share[~male].mean() / natural[~male].mean() - 1.0) < 0.1
+
+
+def _item_cooccurrence_vs_popularity(ds: Dataset) -> tuple[float, float]:
+    """Hit rate at 10 of one random held-out item per user: item co-occurrence vs popularity scores."""
+    X = ds.interactions.matrix.tocsr(copy=True)
+    X.data[:] = 1.0
+    rng = np.random.default_rng(0)
+    pick = X.indptr[:-1] + (rng.random(X.shape[0]) * np.diff(X.indptr)).astype(np.int64)
+    held = X.indices[pick]
+    X.data[pick] = 0.0
+    X.eliminate_zeros()
+    seen = X.toarray() > 0
+    pop = seen.sum(axis=0).astype(float)
+    co = (X.T @ X).toarray()
+    np.fill_diagonal(co, 0.0)
+    cosine = co / np.sqrt(np.outer(pop, pop) + 1e-9)
+
+    def hit_rate(scores: np.ndarray) -> float:
+        top = np.argsort(np.where(seen, np.inf, -scores), axis=1, kind="stable")[:, :10]
+        return float((top == held[:, None]).any(axis=1).mean())
+
+    return hit_rate(X @ cosine), hit_rate(np.tile(pop, (X.shape[0], 1)))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_users_concentrate_on_niches(seed: int) -> None:
+    # Items a user shares with others predict their other items far better than popularity
+    # does; without niches (personalization=0) co-occurrence is no better than popularity.
+    personal, popular = _item_cooccurrence_vs_popularity(generate_synthetic(**NICHE, random_state=seed))
+    assert personal > 1.4 * popular
+    flat = generate_synthetic(**NICHE, personalization=0.0, random_state=seed)
+    personal, popular = _item_cooccurrence_vs_popularity(flat)
+    assert personal < 1.2 * popular
+
+
+def test_collaborative_models_beat_popularity() -> None:
+    split = random_holdout(generate_synthetic(**NICHE).interactions, test_fraction=0.25)
+    train, test = split.train.binary(), split.test.binary()
+    users = np.flatnonzero(np.diff(test.indptr))
+
+    def recall_at_10(model: Popularity | EASE | ALS) -> float:
+        ids, _ = model.fit(train).recommend(users, 10)
+        hits = np.asarray(test[np.repeat(users, 10), ids.ravel()]).reshape(ids.shape) != 0
+        return float((hits.sum(axis=1) / np.minimum(np.diff(test.indptr)[users], 10)).mean())
+
+    popularity = recall_at_10(Popularity())
+    assert recall_at_10(EASE(l2=50.0)) > 1.3 * popularity
+    assert recall_at_10(ALS(factors=32, alpha=2.0, iterations=10)) > 1.3 * popularity
+
+
+@pytest.mark.parametrize("n_niches", [8, 50, 200])
+def test_explicit_number_of_niches(n_niches: int) -> None:
+    # One niche per category up to one item per niche: sizes stay exact.
+    ds = generate_synthetic(**SMALL, n_niches=n_niches)
+    counts = np.diff(ds.interactions.matrix.indptr)
+    assert counts.sum() == 6_000
+    assert counts.min() == 3
 
 
 @pytest.mark.parametrize(
@@ -190,6 +255,17 @@ def test_full_bias_removes_the_category_from_the_group() -> None:
         ({"activity_sigma": -1.0}, r"activity_sigma: expected a number in \[0.0, 10.0\], got -1.0"),
         ({"biased_group": "X"}, "biased_group: expected 'F' or 'M', got 'X'"),
         ({"biased_category": "cat_8"}, "biased_category: expected one of 'cat_0'..'cat_7', got 'cat_8'"),
+        ({"n_niches": 5},
+         r"n_niches: expected 0 \(automatic\) or an integer in \[8, 1000\] "
+         r"\(n_categories to n_items\), got 5"),
+        ({"n_niches": 1001},
+         r"n_niches: expected 0 \(automatic\) or an integer in \[8, 1000\] "
+         r"\(n_categories to n_items\), got 1001"),
+        ({"n_items": 20, "n_interactions": 2000, "n_categories": 2, "n_providers": 2, "n_niches": 2.0},
+         r"n_niches: expected 0 \(automatic\) or an integer in \[2, 20\] "
+         r"\(n_categories to n_items\), got 2.0"),
+        ({"personalization": 1.5}, r"personalization: expected a number in \[0.0, 1.0\], got 1.5"),
+        ({"personalization": -0.1}, r"personalization: expected a number in \[0.0, 1.0\], got -0.1"),
     ],
 )
 def test_invalid_parameters(kwargs: dict, message: str) -> None:
