@@ -55,10 +55,24 @@ from evaluation._fairness_report import (
     plot_group_quality,
     sanitize_label,
 )
+from evaluation._explainability import coverage as explanation_coverage
+from evaluation._explainability import (
+    deletion_fidelity,
+    explainability_scores,
+    lime_r2,
+    shap_lime_agreement,
+    stability,
+)
 from evaluation._relevance import RelevanceReport, evaluate_rankings
 from evaluation._tradeoff import GapChange, compare_with_twin, gap_change
 
 __all__ = [
+    "deletion_fidelity",
+    "explanation_coverage",
+    "explainability_scores",
+    "lime_r2",
+    "shap_lime_agreement",
+    "stability",
     "GapChange",
     "compare_with_twin",
     "gap_change",

@@ -1,0 +1,68 @@
+"""Explanations: SHAP and LIME attributions and end-user texts for every recommendation.
+
+* History explanations (:mod:`recsys.explain._history`) for collaborative models:
+  which past interactions raised an item's score. :class:`HistoryShapExplainer`
+  (exact and closed-form for EASE and item-kNN, shap's estimators for ALS),
+  :class:`HistoryLimeExplainer`, :class:`ImplicitAlsExplainer` (implicit's own),
+  :class:`FactorSimilarityExplainer` (a labelled proxy, the only one for BPR).
+  Popularity, and users without history, get the honest "popularity" explanation.
+* Feature explanations (:mod:`recsys.explain._features`) for the two-stage ranker:
+  :class:`FeatureShapExplainer`, :class:`FeatureLimeExplainer`, plus
+  :func:`protected_reliance` and :func:`detect_proxies`.
+* Texts (:mod:`recsys.explain._text`) that never mention a user attribute.
+
+Optional abilities are protocols: a model that implements :class:`ScoresHistory`
+(or :class:`LinearInHistory`) is explained without any change here.
+"""
+
+from recsys.explain._features import (
+    FeatureLimeExplainer,
+    FeatureShapExplainer,
+    classifier_shap_values,
+    detect_proxies,
+    pair_features,
+    protected_reliance,
+)
+from recsys.explain._history import (
+    Explanation,
+    FactorSimilarityExplainer,
+    HistoryLimeExplainer,
+    HistoryShapExplainer,
+    ImplicitAlsExplainer,
+    LinearInHistory,
+    ScoreFn,
+    ScoresHistory,
+    deletion_score_fn,
+    history_scorer,
+)
+from recsys.explain._text import (
+    POPULAR_TEXT,
+    SIMILAR_TASTES_TEXT,
+    explanation_text,
+    feature_text,
+    history_text,
+)
+
+__all__ = [
+    "POPULAR_TEXT",
+    "SIMILAR_TASTES_TEXT",
+    "Explanation",
+    "FactorSimilarityExplainer",
+    "FeatureLimeExplainer",
+    "FeatureShapExplainer",
+    "HistoryLimeExplainer",
+    "HistoryShapExplainer",
+    "ImplicitAlsExplainer",
+    "LinearInHistory",
+    "ScoreFn",
+    "ScoresHistory",
+    "classifier_shap_values",
+    "deletion_score_fn",
+    "detect_proxies",
+    "explanation_text",
+    "feature_text",
+    "history_scorer",
+    "history_text",
+    "pair_features",
+    "protected_reliance",
+]

@@ -1,0 +1,743 @@
+"""Explanations of collaborative models over the user's own history.
+
+"Which of my past interactions raised this item's score?" The players are the
+user's history items; the value of a coalition ``S`` is the model's score for
+the item when the user's history is restricted to ``S`` (the interaction
+values kept as they are). Every supported model scores the empty history 0,
+so the base value is 0 and the attributions of an item sum to its score.
+
+How each model is explained (see :func:`history_scorer`):
+
+* :class:`~recsys.models.EASE` and :class:`~recsys.models.ItemKNN` are linear in
+  the history (``score = x_u W``). Their Shapley values are exact and closed-form,
+  ``phi_j = x_uj * W[j, item]``: :class:`HistoryShapExplainer` uses that directly.
+* :class:`~recsys.models.ALS` re-solves the user factor from the coalition with
+  implicit's closed form (see :class:`_AlsScorer`). The Shapley values are then
+  computed by ``shap.KernelExplainer`` (background: the empty history) with a
+  budget of ``max(n_samples, 2M + 2)`` coalitions: exact when that covers all
+  ``2^M - 2`` proper coalitions, otherwise a seeded Kernel SHAP estimate. Both
+  are additive (the weights sum to ``score - base_value``). implicit's own
+  decomposition is :class:`ImplicitAlsExplainer` (method ``"als_explain"``).
+  The explained score is the re-solved one (``Explanation.score``); the score
+  ``recommend`` serves uses the factor learned in training (implicit's
+  conjugate-gradient steps) and is kept in ``extra["model_score"]``; the two
+  agree as ALS converges.
+* :class:`~recsys.models.BPR` learns its user factors by SGD: there is no function
+  from a history to a score, so no faithful history attribution exists (SHAP and
+  LIME over histories both need one). :class:`FactorSimilarityExplainer` gives a
+  labelled *proxy* (cosine of item factors), ``extra["faithful"] = False``.
+* :class:`~recsys.models.Popularity` explains itself: method ``"popularity"``, no
+  history features. Users without history (cold or unknown users, who get the
+  popularity ranking) get the same honest explanation from every explainer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import numbers
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.metrics import pairwise_distances
+
+from recsys.models import (
+    ALS,
+    BPR,
+    EASE,
+    ItemKNN,
+    Popularity,
+    Recommender,
+    check_fitted,
+    check_user_items,
+)
+
+__all__ = [
+    "Explanation",
+    "FactorSimilarityExplainer",
+    "HistoryLimeExplainer",
+    "HistoryShapExplainer",
+    "ImplicitAlsExplainer",
+    "LinearInHistory",
+    "ScoreFn",
+    "ScoresHistory",
+    "deletion_score_fn",
+    "history_scorer",
+]
+
+Method = Literal["shap", "lime", "als_explain", "popularity", "similarity"]
+
+# lime's text explainer: cosine distance x 100, exponential kernel of width 25
+_LIME_KERNEL_WIDTH = 25.0
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Explanation:
+    """Why ``item`` was scored as it was for ``user``; an immutable value.
+
+    Parameters
+    ----------
+    user, item : int
+        Internal indices.
+    method : {"shap", "lime", "als_explain", "popularity", "similarity"}
+    features : tuple of int or str
+        History item indices (history explanations) or feature names
+        (feature-based explanations); ``()`` for popularity.
+    weights : ndarray of float64, aligned with ``features`` (read-only)
+    base_value : float
+        The output with no feature present (0 for history explanations; the
+        surrogate's intercept for LIME).
+    score : float
+        The output being explained.
+    extra : dict
+        Method details: ``"space"`` (``"history"``, ``"features"`` or
+        ``"popularity"``), ``"exact"``, ``"r2"`` (LIME), ...
+
+    Examples
+    --------
+    >>> e = Explanation(user=0, item=3, method="shap", features=[1, 2],
+    ...                 weights=[0.5, -0.1], base_value=0.0, score=0.4)
+    >>> e.top_features(2)
+    (1,)
+    """
+
+    user: int
+    item: int
+    method: Method
+    features: tuple[int | str, ...]
+    weights: np.ndarray
+    base_value: float
+    score: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        features = tuple(f if isinstance(f, str) else int(f) for f in self.features)
+        weights = np.array(self.weights, dtype=np.float64).reshape(-1)
+        if weights.size != len(features):
+            raise ValueError(
+                f"weights: expected one weight per feature ({len(features)}), got {weights.size}"
+            )
+        weights.setflags(write=False)
+        object.__setattr__(self, "features", features)
+        object.__setattr__(self, "weights", weights)
+        object.__setattr__(self, "user", int(self.user))
+        object.__setattr__(self, "item", int(self.item))
+        object.__setattr__(self, "base_value", float(self.base_value))
+        object.__setattr__(self, "score", float(self.score))
+        object.__setattr__(self, "extra", dict(self.extra))
+
+    def top_features(self, m: int) -> tuple[int | str, ...]:
+        """The (at most) ``m`` features with the largest positive weights, best first."""
+        order = np.argsort(-self.weights, kind="stable")[:m]
+        return tuple(self.features[j] for j in order if self.weights[j] > 0)
+
+
+# ----------------------------------------------------------------- protocols
+@runtime_checkable
+class ScoresHistory(Protocol):
+    """Scores items for arbitrary histories (the value function of history explanations).
+
+    ``score_history(history, items)`` takes a CSR matrix ``[n_rows, n_items]`` of
+    interaction values (one history per row) and returns float64 scores
+    ``[n_rows, len(items)]``. A model may implement it itself; otherwise
+    :func:`history_scorer` builds one for the models fairrec knows.
+    """
+
+    def score_history(self, history: sp.csr_matrix, items: np.ndarray) -> np.ndarray: ...
+
+
+@runtime_checkable
+class LinearInHistory(ScoresHistory, Protocol):
+    """A scorer linear in the history: ``score = sum_j contributions[j]``, exactly.
+
+    ``contributions(history, items)`` takes one history row and returns
+    ``[nnz, len(items)]``, row ``j`` the part of the score owed to the ``j``-th
+    stored history item (sorted by item index). These are the exact Shapley
+    values of the history game (base value 0).
+    """
+
+    def contributions(self, history: sp.csr_matrix, items: np.ndarray) -> np.ndarray: ...
+
+
+class _LinearScorer:
+    """``score = values(history) @ W``, ``W`` item x item (EASE's ``B_``, item-kNN similarity)."""
+
+    def __init__(self, weights: np.ndarray | sp.csr_matrix, *, binary: bool) -> None:
+        self.weights = weights
+        self.binary = binary
+
+    def _values(self, history: sp.csr_matrix) -> sp.csr_matrix:
+        h = sp.csr_matrix(history, dtype=np.float64, copy=True)
+        if self.binary:
+            h.data[:] = 1.0
+        return h
+
+    def _columns(self, items: np.ndarray) -> np.ndarray | sp.csr_matrix:
+        return self.weights[:, items]
+
+    def score_history(self, history: sp.csr_matrix, items: np.ndarray) -> np.ndarray:
+        out = self._values(history) @ self._columns(items).astype(np.float64)
+        return out.toarray() if sp.issparse(out) else np.asarray(out)
+
+    def contributions(self, history: sp.csr_matrix, items: np.ndarray) -> np.ndarray:
+        h = self._values(history)
+        h.sort_indices()
+        rows = self.weights[h.indices][:, items]
+        rows = rows.toarray() if sp.issparse(rows) else rows
+        return h.data[:, None] * rows.astype(np.float64)
+
+
+class _AlsScorer:
+    """ALS with the user factor re-solved from the history, as implicit does.
+
+    implicit (``recalculate_user``, ``explain``) takes the confidences
+    ``C = alpha * r`` (``r`` the stored values) and solves
+    ``(YᵀY + reg·I + Yᵀ(C_u − I)Y) x_u = Yᵀ C_u p_u`` for the history items
+    (``p = 1`` on them); absent items have confidence 1 and preference 0. The
+    empty history gives ``x_u = 0``. Written with numpy because implicit solves
+    one history per call and the explainers need thousands of masked histories,
+    batched here.
+    """
+
+    def __init__(self, item_factors: np.ndarray, *, regularization: float, alpha: float) -> None:
+        self.item_factors = np.asarray(item_factors, dtype=np.float64)
+        self.regularization = float(regularization)
+        self.alpha = float(alpha)
+
+    def user_factors(self, history: sp.csr_matrix) -> np.ndarray:
+        h = sp.csr_matrix(history, dtype=np.float64)
+        Y = self.item_factors
+        n_factors = Y.shape[1]
+        base = Y.T @ Y + self.regularization * np.eye(n_factors)
+        cols = np.unique(h.indices)
+        Yc = Y[cols]
+        out = np.zeros((h.shape[0], n_factors))
+        chunk = max(1, 2**22 // max(1, cols.size * n_factors))
+        for start in range(0, h.shape[0], chunk):
+            values = h[start : start + chunk][:, cols].toarray()
+            confidence = self.alpha * values
+            # (c - 1) on the history items, 0 elsewhere
+            A = base + np.einsum(
+                "nh,hf,hg->nfg", confidence - (values > 0), Yc, Yc, optimize=True
+            )
+            b = confidence @ Yc
+            out[start : start + chunk] = np.linalg.solve(A, b[..., None])[..., 0]
+        return out
+
+    def score_history(self, history: sp.csr_matrix, items: np.ndarray) -> np.ndarray:
+        return self.user_factors(history) @ self.item_factors[items].T
+
+
+def history_scorer(model: Recommender) -> ScoresHistory:
+    """A :class:`ScoresHistory` for a fitted model.
+
+    The model itself if it implements the protocol; otherwise EASE and item-kNN
+    (exactly linear: :class:`LinearInHistory`) and ALS (user factor re-solved).
+
+    Raises
+    ------
+    TypeError
+        For BPR (no history-to-score function exists), Popularity (the score
+        does not depend on the history) and unknown models.
+
+    Examples
+    --------
+    >>> X = sp.csr_matrix([[1, 1, 0], [0, 1, 1], [1, 1, 1]])
+    >>> scorer = history_scorer(EASE(l2=1.0).fit(X))
+    >>> isinstance(scorer, LinearInHistory)
+    True
+    >>> scorer.score_history(sp.csr_matrix([[0, 0, 0]]), np.array([2])).tolist()
+    [[0.0]]
+    """
+    if isinstance(model, ScoresHistory):
+        return model
+    check_fitted(model)
+    if isinstance(model, EASE):
+        return _LinearScorer(model.B_, binary=model.binary)
+    if isinstance(model, ItemKNN):
+        return _LinearScorer(model.similarity_, binary=False)
+    if isinstance(model, ALS):
+        return _AlsScorer(
+            model.item_factors_, regularization=model.regularization, alpha=model.alpha
+        )
+    if isinstance(model, BPR):
+        raise TypeError(
+            "model: BPR learns user factors by SGD, so no function maps a history to a "
+            "score and no faithful history attribution exists; use "
+            "FactorSimilarityExplainer for a (labelled, unfaithful) similarity proxy"
+        )
+    raise TypeError(
+        "model: expected EASE, ItemKNN, ALS or a model implementing ScoresHistory, got "
+        f"{type(model).__name__} (feature-based models such as TwoStageRanker are explained "
+        "by FeatureShapExplainer and FeatureLimeExplainer)"
+    )
+
+
+# ------------------------------------------------------------------- helpers
+def _check_items(items: object, n_items: int) -> np.ndarray:
+    arr = np.asarray(items)
+    if arr.ndim == 0:
+        arr = arr.reshape(1)
+    if arr.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(
+            f"items: expected a 1-D array of integer item indices, got dtype {arr.dtype} and "
+            f"shape {arr.shape}"
+        )
+    bad = arr[(arr < 0) | (arr >= n_items)]
+    if bad.size:
+        raise ValueError(
+            f"items: expected indices in [0, {n_items}), got {bad[:5].tolist()}"
+        )
+    return arr.astype(np.int64)
+
+
+def _user_history(
+    model: Recommender, user: int, history: sp.spmatrix | None
+) -> sp.csr_matrix | None:
+    """The user's history row (1 x n_items, float64), or None if the user is unknown."""
+    if isinstance(user, bool) or not isinstance(user, numbers.Integral):
+        raise TypeError(f"user: expected an integer user index, got {user!r}")
+    if history is not None:
+        row = check_user_items(history, name="history")
+        if row.shape != (1, model.n_items_):
+            raise ValueError(
+                f"history: expected one row over the {model.n_items_} training items, "
+                f"got shape {row.shape}"
+            )
+        return sp.csr_matrix(row, dtype=np.float64)
+    if 0 <= user < model.n_users_:
+        return sp.csr_matrix(model.user_items_[int(user)], dtype=np.float64)
+    if getattr(model, "unknown_users", "error") == "popular":
+        return None
+    raise ValueError(
+        f"user: expected an index in [0, {model.n_users_}) or a model with "
+        f"unknown_users='popular', got {user}"
+    )
+
+
+def _check_n_samples(value: object, *, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        expected = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise ValueError(f"n_samples: expected {expected}, got {value!r}")
+
+
+def _masked_histories(row: sp.csr_matrix, masks: np.ndarray) -> sp.csr_matrix:
+    """One history per mask row: the user's row restricted to the masked-in items."""
+    masks = np.asarray(masks) > 0.5
+    r, j = np.nonzero(masks)
+    return sp.csr_matrix(
+        (row.data[j], (r, row.indices[j])), shape=(masks.shape[0], row.shape[1])
+    )
+
+
+def _popularity_explanations(
+    model: Recommender, user: int, items: np.ndarray, reason: str
+) -> list[Explanation]:
+    counts = model.item_popularity_
+    return [
+        Explanation(
+            user=user,
+            item=i,
+            method="popularity",
+            features=(),
+            weights=np.zeros(0),
+            base_value=0.0,
+            score=float(counts[i]),
+            extra={"space": "popularity", "n_users": int(counts[i]), "reason": reason},
+        )
+        for i in items
+    ]
+
+
+@contextlib.contextmanager
+def _global_rng_seeded(random_state: int | None) -> Iterator[None]:
+    # shap's KernelExplainer draws coalitions from numpy's global RandomState:
+    # seed it for reproducibility, and give the caller's global stream back
+    state = np.random.get_state()
+    try:
+        seed = random_state if random_state is not None else np.random.default_rng().integers(2**32)
+        np.random.seed(seed)
+        yield
+    finally:
+        np.random.set_state(state)
+
+
+class _HistoryExplainer:
+    """Shared plumbing: validation, popularity and cold-user fallbacks, batches."""
+
+    model: Recommender
+
+    def explain(
+        self, user: int, items: Sequence[int] | np.ndarray, *, history: sp.spmatrix | None = None
+    ) -> list[Explanation]:
+        """One :class:`Explanation` per item, in the order of ``items``.
+
+        ``history`` (one CSR row) replaces the user's training history
+        ("what if" explanations); by default the training history is used.
+        """
+        check_fitted(self.model)
+        items = _check_items(items, self.model.n_items_)
+        if isinstance(self.model, Popularity):
+            return _popularity_explanations(self.model, user, items, "popularity model")
+        row = _user_history(self.model, user, history)
+        if row is None or row.nnz == 0:
+            reason = "unknown user" if row is None else "no history (cold user)"
+            return _popularity_explanations(
+                self.model, user, items, f"{reason}: popularity ranking"
+            )
+        row.sort_indices()
+        return self._explain_history(int(user), row, items, served=history is None)
+
+    def explain_rankings(
+        self, users: Sequence[int] | np.ndarray, ids: np.ndarray
+    ) -> list[list[Explanation]]:
+        """Explain every recommended item; ``ids`` as ``recommend`` returns them (-1 = padding)."""
+        ids = np.asarray(ids)
+        users = np.asarray(users)
+        if ids.ndim != 2 or ids.shape[0] != users.shape[0]:
+            raise ValueError(
+                f"ids: expected shape ({users.shape[0]}, k) (one row per user), got {ids.shape}"
+            )
+        return [self.explain(int(u), row[row >= 0]) for u, row in zip(users, ids)]
+
+    def _served_scores(self, user: int, items: np.ndarray) -> np.ndarray:
+        return np.asarray(self.model._score(np.array([user]))[0, items], dtype=np.float64)
+
+    def _explain_history(
+        self, user: int, row: sp.csr_matrix, items: np.ndarray, *, served: bool
+    ) -> list[Explanation]:
+        raise NotImplementedError
+
+
+# ---------------------------------------------------------------- explainers
+class HistoryShapExplainer(_HistoryExplainer):
+    """Shapley values of an item's score over the user's history items.
+
+    Exact and closed-form for models linear in the history (EASE, item-kNN,
+    :class:`LinearInHistory`). Otherwise (ALS, any :class:`ScoresHistory`)
+    ``shap.KernelExplainer`` computes them on the coalition game with
+    ``max(n_samples, 2M + 2)`` coalitions for ``M`` history items: exactly when
+    that covers all ``2^M - 2`` proper coalitions (about 10 history items for
+    the default budget), else as a seeded estimate; either way the weights sum
+    to ``score - base_value`` (``extra["exact"]`` says which).
+
+    Parameters
+    ----------
+    model : fitted Recommender
+    n_samples : int, default 1000
+        Budget of coalitions (model evaluations) for non-linear models.
+    random_state : int or None, default 0
+        Seed of the Kernel SHAP coalition sample (numpy's global random state is
+        restored afterwards).
+
+    Examples
+    --------
+    >>> X = sp.csr_matrix([[1, 1, 0], [0, 1, 1], [1, 1, 1]])
+    >>> model = EASE(l2=1.0).fit(X)
+    >>> ids, scores = model.recommend([0], k=1)
+    >>> (e,) = HistoryShapExplainer(model).explain(0, ids[0])
+    >>> e.item, e.features, e.method, e.extra["exact"]
+    (2, (0, 1), 'shap', True)
+    >>> bool(np.isclose(e.weights.sum(), scores[0, 0]))
+    True
+    """
+
+    def __init__(
+        self, model: Recommender, *, n_samples: int = 1000, random_state: int | None = 0
+    ) -> None:
+        self.model = model
+        self.n_samples = n_samples
+        self.random_state = random_state
+
+    def _explain_history(
+        self, user: int, row: sp.csr_matrix, items: np.ndarray, *, served: bool
+    ) -> list[Explanation]:
+        _check_n_samples(self.n_samples, minimum=1)
+        scorer = history_scorer(self.model)
+        if isinstance(scorer, LinearInHistory):
+            phi = scorer.contributions(row, items)
+            base = np.zeros(items.size)
+            extra: dict[str, Any] = {"exact": True, "algorithm": "closed form (linear model)"}
+        else:
+            phi, base, extra = self._shapley(scorer, row, items)
+        model_scores = self._served_scores(user, items) if served else None
+        out = []
+        for k, item in enumerate(items):
+            info = {"space": "history", **extra}
+            if model_scores is not None:
+                info["model_score"] = float(model_scores[k])
+            out.append(
+                Explanation(
+                    user=user,
+                    item=item,
+                    method="shap",
+                    features=row.indices,
+                    weights=phi[:, k],
+                    base_value=float(base[k]),
+                    score=float(base[k] + phi[:, k].sum()),
+                    extra=info,
+                )
+            )
+        return out
+
+    def _shapley(
+        self, scorer: ScoresHistory, row: sp.csr_matrix, items: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+        # KernelExplainer rather than shap's Exact/Permutation explainers: those
+        # JIT-compile with numba on their first call in a process (~12 s here)
+        import shap  # lazily: importing shap takes seconds
+
+        n_players = row.nnz
+
+        def value(masks: np.ndarray) -> np.ndarray:
+            return scorer.score_history(_masked_histories(row, masks), items)
+
+        # a single all-zero background row: a player is absent when its mask is 0
+        budget = max(int(self.n_samples), 2 * n_players + 2)
+        with _global_rng_seeded(self.random_state):
+            explainer = shap.KernelExplainer(value, np.zeros((1, n_players)))
+            values = explainer.shap_values(
+                np.ones((1, n_players)), nsamples=budget, l1_reg=False, silent=True
+            )
+        phi = np.asarray(values, dtype=np.float64).reshape(n_players, items.size)
+        base = np.asarray(explainer.expected_value, dtype=np.float64).reshape(items.size)
+        # KernelExplainer enumerates every coalition (exact) when the budget allows
+        exact = n_players <= 1 or 2**n_players - 2 <= budget
+        extra = {"exact": exact, "algorithm": "shap.KernelExplainer", "nsamples": budget}
+        return phi, base, extra
+
+
+class HistoryLimeExplainer(_HistoryExplainer):
+    """LIME over perturbed histories: a weighted ridge surrogate on binary masks.
+
+    The neighbourhood is built as lime's text explainer builds it for words:
+    each sample drops a uniform number (1 to M) of random history items; samples
+    are weighted by lime's exponential kernel on the cosine distance to the full
+    history. ``lime.lime_base.LimeBase`` fits the ridge surrogate on all history
+    items (``feature_selection="none"``). ``extra["r2"]`` is the surrogate's
+    weighted R² on the neighbourhood (in ``[0, 1]``: a ridge fit with intercept
+    never does worse than the weighted mean).
+
+    Parameters
+    ----------
+    model : fitted Recommender (EASE, ItemKNN, ALS or a :class:`ScoresHistory`)
+    n_samples : int, default 500
+        Neighbourhood size, the full history included.
+    random_state : int or None, default 0
+
+    Examples
+    --------
+    >>> X = sp.csr_matrix([[1, 1, 0], [0, 1, 1], [1, 1, 1]])
+    >>> (e,) = HistoryLimeExplainer(EASE(l2=1.0).fit(X), n_samples=50).explain(0, [2])
+    >>> e.method, e.features, 0.0 <= e.extra["r2"] <= 1.0
+    ('lime', (0, 1), True)
+    """
+
+    def __init__(
+        self, model: Recommender, *, n_samples: int = 500, random_state: int | None = 0
+    ) -> None:
+        self.model = model
+        self.n_samples = n_samples
+        self.random_state = random_state
+
+    def _explain_history(
+        self, user: int, row: sp.csr_matrix, items: np.ndarray, *, served: bool
+    ) -> list[Explanation]:
+        _check_n_samples(self.n_samples, minimum=2)
+        from lime.lime_base import LimeBase  # lazily, like shap
+
+        scorer = history_scorer(self.model)
+        rng = np.random.default_rng(self.random_state)
+        masks = _lime_masks(rng, row.nnz, int(self.n_samples))
+        scores = scorer.score_history(_masked_histories(row, masks), items)
+        distances = pairwise_distances(masks, masks[:1], metric="cosine").ravel() * 100
+        lime = LimeBase(_lime_kernel, random_state=self.random_state)
+        model_scores = self._served_scores(user, items) if served else None
+        out = []
+        for k, item in enumerate(items):
+            intercept, pairs, r2, local = lime.explain_instance_with_data(
+                masks, scores, distances, k, row.nnz, feature_selection="none"
+            )
+            weights = np.zeros(row.nnz)
+            for j, w in pairs:
+                weights[j] = w
+            info: dict[str, Any] = {
+                "space": "history",
+                "exact": False,
+                "r2": float(r2),
+                "local_prediction": float(np.ravel(local)[0]),
+                "n_samples": int(self.n_samples),
+            }
+            if model_scores is not None:
+                info["model_score"] = float(model_scores[k])
+            out.append(
+                Explanation(
+                    user=user,
+                    item=item,
+                    method="lime",
+                    features=row.indices,
+                    weights=weights,
+                    base_value=float(intercept),
+                    score=float(scores[0, k]),
+                    extra=info,
+                )
+            )
+        return out
+
+
+def _lime_kernel(distances: np.ndarray) -> np.ndarray:
+    return np.sqrt(np.exp(-(distances**2) / _LIME_KERNEL_WIDTH**2))
+
+
+def _lime_masks(rng: np.random.Generator, n_players: int, n_samples: int) -> np.ndarray:
+    """Row 0 all ones; every other row drops a uniform number (1..M) of random players."""
+    n_drop = rng.integers(1, n_players + 1, size=n_samples - 1)
+    ranks = np.argsort(rng.random((n_samples - 1, n_players)), axis=1)
+    masks = np.ones((n_samples, n_players))
+    masks[1:] = ranks >= n_drop[:, None]
+    return masks
+
+
+class ImplicitAlsExplainer(_HistoryExplainer):
+    """implicit's own ALS explanation (method ``"als_explain"``).
+
+    implicit's ``AlternatingLeastSquares.explain`` re-solves the user factor from
+    the history (Hu, Koren & Volinsky 2008, section 5) and splits the re-solved
+    score into one term per history item, ``c_j · y_iᵀ W_u y_j``: an exact
+    additive decomposition (base value 0), but not Shapley values (each term
+    uses ``W_u`` of the *whole* history).
+
+    Examples
+    --------
+    >>> X = sp.csr_matrix([[1, 1, 0], [1, 1, 1], [0, 1, 1]])
+    >>> model = ALS(factors=2, iterations=3, num_threads=1).fit(X)
+    >>> (e,) = ImplicitAlsExplainer(model).explain(0, [2])
+    >>> e.method, e.features, bool(np.isclose(e.weights.sum(), e.score))
+    ('als_explain', (0, 1), True)
+    """
+
+    def __init__(self, model: Recommender) -> None:
+        self.model = model
+
+    def _explain_history(
+        self, user: int, row: sp.csr_matrix, items: np.ndarray, *, served: bool
+    ) -> list[Explanation]:
+        inner = getattr(self.model, "_inner_", None)
+        if not isinstance(self.model, ALS) or not callable(getattr(inner, "explain", None)):
+            raise TypeError(
+                "model: expected a fitted fairrec ALS (its implicit model provides explain()), "
+                f"got {type(self.model).__name__}"
+            )
+        single = sp.csr_matrix(row, dtype=np.float32)
+        position = {int(j): p for p, j in enumerate(row.indices)}
+        model_scores = self._served_scores(user, items) if served else None
+        cached = None  # implicit's Cholesky factor of the user's system, reused per item
+        out = []
+        for k, item in enumerate(items):
+            total, top, cached = inner.explain(
+                0, single, int(item), user_weights=cached, N=row.nnz
+            )
+            weights = np.zeros(row.nnz)
+            for j, contribution in top:
+                weights[position[int(j)]] = contribution
+            info: dict[str, Any] = {"space": "history", "exact": True, "algorithm": "implicit"}
+            if model_scores is not None:
+                info["model_score"] = float(model_scores[k])
+            out.append(
+                Explanation(
+                    user=user,
+                    item=item,
+                    method="als_explain",
+                    features=row.indices,
+                    weights=weights,
+                    base_value=0.0,
+                    score=float(total),
+                    extra=info,
+                )
+            )
+        return out
+
+
+class FactorSimilarityExplainer(_HistoryExplainer):
+    """A labelled proxy for factor models: cosine of item factors (not an attribution).
+
+    Weight ``j`` is the cosine similarity between the factors of history item
+    ``j`` and of the recommended item (BPR's bias column left out). It says
+    which past items the recommendation *resembles*, not what caused its score:
+    ``extra["faithful"]`` is False and the weights do not sum to the score. It is
+    the only history explanation fairrec offers for BPR.
+
+    Examples
+    --------
+    >>> X = sp.csr_matrix([[1, 1, 0], [1, 1, 1], [0, 1, 1]])
+    >>> model = BPR(factors=2, iterations=3, num_threads=1).fit(X)
+    >>> (e,) = FactorSimilarityExplainer(model).explain(0, [2])
+    >>> e.method, e.extra["faithful"], bool(np.all(np.abs(e.weights) <= 1 + 1e-9))
+    ('similarity', False, True)
+    """
+
+    def __init__(self, model: Recommender) -> None:
+        self.model = model
+
+    def _explain_history(
+        self, user: int, row: sp.csr_matrix, items: np.ndarray, *, served: bool
+    ) -> list[Explanation]:
+        if not isinstance(self.model, (ALS, BPR)):
+            raise TypeError(
+                "model: expected a fitted ALS or BPR (item factors), got "
+                f"{type(self.model).__name__}"
+            )
+        Y = np.asarray(self.model.item_factors_, dtype=np.float64)
+        if isinstance(self.model, BPR):
+            Y = Y[:, :-1]  # the last column is the item bias
+        norms = np.linalg.norm(Y, axis=1)
+        norms[norms == 0] = 1.0
+        unit = Y / norms[:, None]
+        similarity = unit[row.indices] @ unit[items].T
+        model_scores = self._served_scores(user, items) if served else np.full(items.size, np.nan)
+        return [
+            Explanation(
+                user=user,
+                item=item,
+                method="similarity",
+                features=row.indices,
+                weights=similarity[:, k],
+                base_value=0.0,
+                score=float(model_scores[k]),
+                extra={"space": "history", "exact": False, "faithful": False},
+            )
+            for k, item in enumerate(items)
+        ]
+
+
+ScoreFn = Callable[[int, int, Sequence[np.ndarray]], np.ndarray]
+
+
+def deletion_score_fn(model: Recommender) -> ScoreFn:
+    """A ``score_fn(user, item, removed_sets) -> scores`` for deletion fidelity.
+
+    Scores ``item`` for the user's training history with each set of history
+    items removed (one score per set), through :func:`history_scorer`.
+
+    Examples
+    --------
+    >>> X = sp.csr_matrix([[1, 1, 0], [0, 1, 1], [1, 1, 1]])
+    >>> fn = deletion_score_fn(ItemKNN(k_neighbours=3).fit(X))
+    >>> fn(0, 2, [np.array([], dtype=int), np.array([0, 1])]).round(3).tolist()
+    [1.316, 0.0]
+    """
+    scorer = history_scorer(model)
+
+    def score_fn(user: int, item: int, removed_sets: Sequence[np.ndarray]) -> np.ndarray:
+        row = sp.csr_matrix(model.user_items_[int(user)], dtype=np.float64)
+        masks = np.ones((len(removed_sets), row.nnz))
+        for r, removed in enumerate(removed_sets):
+            masks[r, np.isin(row.indices, np.asarray(removed, dtype=np.int64))] = 0
+        hist = _masked_histories(row, masks)
+        return scorer.score_history(hist, np.array([int(item)]))[:, 0]
+
+    return score_fn
