@@ -9,6 +9,7 @@ What a run leaves behind in its output directory (and in MLflow as artifacts)::
     NAME/recommendations.parquet   user_id, item_id, rank (1..k), score
     NAME/metrics.json              flat {metric name: number}
     NAME/fairness_report.json      per-group tables, CIs, exposure, amplification, twin comparison
+    NAME/explanations.parquet      sampled users: user_id, item_id, rank, method, reasons, weights, text
     NAME/plots/*.png               per-group quality bars, exposure by item group
     NAME/model/                    the fitted model (JSON + npz, no pickle) when it can be saved
     frontier_SWEEP.csv/.png        relevance-fairness frontier of each swept mitigation
@@ -45,6 +46,7 @@ from training._candidate import (
 from training._components import load_dataset, split_dataset
 from training._config import config_to_dict
 from training._evaluate import Evaluated, EvaluationInputs, evaluate_lists
+from training._explain import explain_candidate
 from training._frontier import frontier_table, plot_frontier, target_metric
 from training._outdir import StagedDir
 from training._progress import Progress
@@ -198,6 +200,8 @@ class _Experiment:
             k=self.k,
             seed=config.seed,
         )
+        titles = dataset.items["title"] if "title" in dataset.items.columns else dataset.items["item_id"]
+        self._titles = titles.astype(str).to_numpy()
         self.twins: dict[tuple[str, str, str], Evaluated] = {}
         self.fitted: dict[tuple[str, ...], Recommender] = {}
         self.child: str | None = None
@@ -266,6 +270,20 @@ class _Experiment:
                 }
                 for c in changes
             ]
+        if self.config.explain.enabled:
+            with self.progress.step(f"[{name}] explaining {self.config.explain.n_users} users' lists"):
+                explained = explain_candidate(
+                    model, ids, self.users,
+                    user_ids=self.dataset.interactions.user_ids,
+                    item_ids=self.dataset.interactions.item_ids,
+                    titles=self._titles,
+                    config=self.config.explain,
+                    seed=self.config.seed,
+                )
+            metrics.update(explained.metrics)
+            report["explanations"] = explained.note
+            if len(explained.frame):
+                explained.frame.to_parquet(out / "explanations.parquet", index=False)
         metrics = _finite(metrics)
         _recommendations_frame(self.dataset, self.users, ids, scores).to_parquet(
             out / "recommendations.parquet", index=False

@@ -419,6 +419,17 @@ class FairnessConfig(Section):
     n_boot: int | None = Field(None, ge=10, le=10_000, description="bootstrap CIs for per-group quality")
 
 
+class ExplainConfig(Section):
+    """Explanations of a seeded sample of users' lists, and their scores."""
+
+    enabled: bool = True
+    n_users: int = Field(30, ge=1, le=100_000)
+    m: int = Field(3, ge=1, le=50, description="top-m attributions for fidelity and stability")
+    shap_samples: int = Field(200, ge=10, description="coalition budget of Kernel SHAP (ALS)")
+    lime_samples: int = Field(200, ge=10)
+    stability_seeds: int = Field(2, ge=2, le=10)
+
+
 class TrackingConfig(Section):
     uri: str | None = Field(
         None,
@@ -435,6 +446,7 @@ class ExperimentConfig(Section):
     models: list[ModelSpec] = Field(min_length=1)
     evaluation: EvaluationConfig = EvaluationConfig()
     fairness: FairnessConfig = FairnessConfig()
+    explain: ExplainConfig = ExplainConfig()
     tracking: TrackingConfig = TrackingConfig()
 
     @field_validator("models")

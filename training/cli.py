@@ -105,7 +105,14 @@ def format_summary(result: object, *, k: int, attribute: str, item_group: str, p
         ("ndcg vs twin", f"mitigation.ndcg_at_{k}.relative_change"),
         ("levelling down", f"levelling_down.{a}"),
     ]
-    return _table(result.models, relevance) + "\n\n" + _table(result.models, fairness)
+    explain = [
+        ("fidelity", "explain.fidelity"),
+        ("lime r2", "explain.lime_r2"),
+        ("stability", "explain.stability"),
+        ("shap~lime", "explain.shap_lime_agreement"),
+        ("coverage", "explain.coverage"),
+    ]
+    return "\n\n".join(_table(result.models, cols) for cols in (relevance, fairness, explain))
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
