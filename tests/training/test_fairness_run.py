@@ -43,6 +43,7 @@ CONFIG = {
         },
     ],
     "evaluation": {"k": K},
+    "explain": {"enabled": False},  # explanations are tested in test_explain_run.py
 }
 
 

@@ -20,6 +20,7 @@ def test_ml100k_config_runs_and_beats_the_published_ndcg(ml100k_dir: Path, tmp_p
         [
             "run", str(REPO / "configs" / "ml100k.yaml"),
             "--set", f"data.path={ml100k_dir}",
+            "--set", "explain.enabled=false",  # explanations are tested in test_explain_run.py
             "--out", str(out),
             "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}",
             "--quiet",

@@ -27,6 +27,7 @@ CONFIG = {
         {"name": "ease", "type": "ease", "params": {"l2": 50.0}},
     ],
     "evaluation": {"k": K},
+    "explain": {"enabled": False},  # explanations are tested in test_explain_run.py
 }
 
 
