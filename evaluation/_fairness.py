@@ -53,12 +53,9 @@ def _labels(values: object, *, name: str, n: int | None = None) -> np.ndarray:
         raise ValueError(f"{name}: expected a 1-D array of labels, got shape {np.shape(values)}")
     if n is not None and len(series) != n:
         raise ValueError(f"{name}: expected one label per value ({n}), got {len(series)}")
-    arr = series.to_numpy(dtype=object)
-    missing = pd.isna(arr)
-    out = np.empty(arr.size, dtype=object)
-    out[missing] = UNKNOWN
-    out[~missing] = [str(v) for v in arr[~missing]]
-    return out
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)  # missing -> -1
+    names = np.array([str(v) for v in uniques] + [UNKNOWN], dtype=object)
+    return names[codes]  # code -1 picks the trailing "unknown"
 
 
 def _attribute_name(sensitive: object) -> str:
@@ -146,7 +143,7 @@ def _group_means(values: np.ndarray, labels: np.ndarray) -> tuple[list[str], np.
     MetricFrame and with fairlearn's parity functions; MetricFrame still
     computes the bootstrap intervals.
     """
-    groups, codes = np.unique(labels.astype(str), return_inverse=True)
+    codes, groups = pd.factorize(np.asarray(labels, dtype=object), sort=True)  # = np.unique order
     values = np.atleast_2d(np.asarray(values, dtype=np.float64))
     defined = ~np.isnan(values)
     n_groups = len(groups)
