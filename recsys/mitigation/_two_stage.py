@@ -8,6 +8,8 @@ task under a group-fairness constraint across user groups.
 
 from __future__ import annotations
 
+import warnings
+
 import numbers
 from typing import Any, Literal
 
@@ -275,9 +277,12 @@ class TwoStageRanker(Recommender):
                     "sensitive: the constrained candidate pairs come from a single user group "
                     f"({groups[0]!r}); a group-fairness constraint needs at least two"
                 )
-            self.mitigator_ = self._new_mitigator(seed, float(labels[mask].mean())).fit(
-                F[mask], labels[mask], sensitive_features=groups
-            )
+            with warnings.catch_warnings():
+                # fairlearn's own use of pandas' deprecated Series.at enlargement: not ours to fix
+                warnings.filterwarnings("ignore", message="Setting a value on a Series via .at")
+                self.mitigator_ = self._new_mitigator(seed, float(labels[mask].mean())).fit(
+                    F[mask], labels[mask], sensitive_features=groups
+                )
         self.n_training_pairs_ = int(u.size)
         self.first_stage_ = clone(self.first_stage).fit(X)
         self._serving_stats = _HistoryStats(X, self.item_features_)
