@@ -278,8 +278,8 @@ class TwoStageRanker(Recommender):
                     f"({groups[0]!r}); a group-fairness constraint needs at least two"
                 )
             with warnings.catch_warnings():
-                # fairlearn's own use of pandas' deprecated Series.at enlargement: not ours to fix
-                warnings.filterwarnings("ignore", message="Setting a value on a Series via .at")
+                # pandas deprecations raised from fairlearn's own code: not ours to fix
+                warnings.filterwarnings("ignore", module=r"fairlearn\.")
                 self.mitigator_ = self._new_mitigator(seed, float(labels[mask].mean())).fit(
                     F[mask], labels[mask], sensitive_features=groups
                 )
