@@ -7,6 +7,7 @@ MLflow UI nests them.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Mapping
@@ -48,6 +49,10 @@ class Tracker:
     def __init__(self, uri: str, experiment: str) -> None:
         from mlflow import MlflowClient
 
+        # mlflow sets up its own INFO logging when first imported; database set-up chatter
+        # ("Creating initial MLflow database tables") is not the user's business
+        for noisy in ("mlflow", "alembic"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
         self.uri = uri
         self.client = MlflowClient(tracking_uri=uri, registry_uri=uri)
         try:

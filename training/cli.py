@@ -157,8 +157,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     """Entry point of the ``fairrec`` console script; returns the exit status."""
     args = _parser().parse_args(argv)
     env = os.environ if env is None else env
-    for noisy in ("alembic", "mlflow", "urllib3"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    logging.getLogger("urllib3").setLevel(logging.WARNING)
     try:
         if args.command == "validate":
             return _cmd_validate(args)
