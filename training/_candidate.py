@@ -48,8 +48,7 @@ class FairnessContext:
 
     dataset: Dataset
     fairness: FairnessConfig
-    item_group: np.ndarray  # label per item (e.g. head/tail)
-    protected_items: np.ndarray  # bool per item
+    protected_items: np.ndarray  # bool per item: in the configured protected item group
     seed: int
 
     def user_labels(self, attribute: str | None, where: str) -> np.ndarray:

@@ -34,7 +34,7 @@ import yaml
 from evaluation import compare_with_twin, plot_exposure, plot_group_quality, popularity_groups, popularity_share
 from recsys.data import Dataset, Split
 from recsys.errors import FairrecError
-from recsys.models import Recommender, save_model
+from recsys.models import MODELS, Recommender, save_model
 from training._candidate import (
     Candidate,
     FairnessContext,
@@ -159,11 +159,11 @@ def _save_plots(directory: Path, evaluated: Evaluated) -> None:
 
 
 def _save_model(model: Recommender, directory: Path) -> bool:
+    """Save the model if its class has an array form (registered models); say whether it did."""
     inner = getattr(model, "estimator_", model)  # a reweighted model serves with its inner fit
-    try:
-        save_model(inner, directory)
-    except (TypeError, ValueError, KeyError):
+    if type(inner) not in MODELS.values():
         return False  # e.g. the two-stage ranker: its classifier has no array form yet
+    save_model(inner, directory)
     return True
 
 
@@ -184,7 +184,6 @@ class _Experiment:
         self.ctx = FairnessContext(
             dataset=dataset,
             fairness=fc,
-            item_group=item_group,
             protected_items=item_group == fc.protected_group,
             seed=config.seed,
         )

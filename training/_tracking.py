@@ -76,8 +76,10 @@ class Tracker:
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise TrackingError(f"MLflow tracking at {self.uri}: {what} failed: {first}") from exc
 
-    def start_run(self, name: str, *, parent: str | None = None, tags: Mapping[str, str] = {}) -> str:
-        all_tags = dict(tags)
+    def start_run(
+        self, name: str, *, parent: str | None = None, tags: Mapping[str, str] | None = None
+    ) -> str:
+        all_tags = dict(tags or {})
         if parent is not None:
             all_tags["mlflow.parentRunId"] = parent
         run = self._guard(

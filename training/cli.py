@@ -19,8 +19,12 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from recsys.errors import FairrecError
+
+if TYPE_CHECKING:  # the run module imports the whole library; the CLI loads it only to run
+    from training._run import ModelResult, RunResult
 
 __all__ = ["main"]
 
@@ -70,15 +74,11 @@ def _tracking_uri(cli_value: str | None, config_value: str | None, env: Mapping[
     return cli_value or config_value or env.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 
 
-def _table(models: Sequence[object], columns: Sequence[tuple[str, str]]) -> str:
+def _table(models: Sequence[ModelResult], columns: Sequence[tuple[str, str]]) -> str:
     header = ["model"] + [label for label, _ in columns]
     rows = [header]
     for m in models:
-        metrics = m.metrics  # type: ignore[attr-defined]
-        rows.append(
-            [m.name]  # type: ignore[attr-defined]
-            + [f"{metrics[key]:.4f}" if key in metrics else "-" for _, key in columns]
-        )
+        rows.append([m.name] + [f"{m.metrics[k]:.4f}" if k in m.metrics else "-" for _, k in columns])
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     lines = [
         "  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(r, widths)))
@@ -88,12 +88,10 @@ def _table(models: Sequence[object], columns: Sequence[tuple[str, str]]) -> str:
     return "\n".join(lines)
 
 
-def format_summary(result: object, *, k: int, attribute: str, item_group: str, protected: str) -> str:
-    """Fixed-width tables of every model's headline relevance and fairness metrics."""
+def format_summary(result: RunResult, *, k: int, attribute: str, item_group: str, protected: str) -> str:
+    """Fixed-width tables of every model's headline relevance, fairness and explanation metrics."""
     from evaluation import sanitize_label
-    from training._run import RunResult
 
-    assert isinstance(result, RunResult)
     relevance = [(f"{c}@{k}" if "{k}" in key else c, key.format(k=k)) for c, key in _COLUMNS]
     a, g, p = sanitize_label(attribute), sanitize_label(item_group), sanitize_label(protected)
     fairness = [
