@@ -11,9 +11,15 @@ What a run leaves behind in its output directory (and in MLflow as artifacts)::
     NAME/fairness_report.json      per-group tables, CIs, exposure, amplification, twin comparison
     NAME/explanations.parquet      sampled users: user_id, item_id, rank, method, reasons, weights, text
     NAME/plots/*.png               per-group quality bars, exposure by item group
-    NAME/model/                    the fitted model (JSON + npz, no pickle) when it can be saved
+    NAME/model/                    the servable bundle (JSON + npz + parquet, no pickle) when it can be saved
+    NAME/gate.json                 the gate decision: every check with threshold, value and reason
+    NAME/model_card.md, .html      intended use, data, metrics, per-group tables, plots, gate, limitations
     frontier_SWEEP.csv/.png        relevance-fairness frontier of each swept mitigation
-    summary.json                   every candidate's metrics and run ids
+    summary.json                   every candidate's metrics, run id, gate verdict, registered version,
+                                   and the promotion (which version became @challenger/@champion)
+
+Registration happens after every candidate has been evaluated, and the aliases
+move last: a run that fails part-way registers nothing and moves no alias.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import json
 import math
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +40,9 @@ import yaml
 from evaluation import compare_with_twin, plot_exposure, plot_group_quality, popularity_groups, popularity_share
 from recsys.data import Dataset, Split
 from recsys.errors import FairrecError
-from recsys.models import MODELS, Recommender, save_model
+from recsys.models import Recommender
+from recsys.serving import NotServableError, save_bundle
+from training._card import CardInputs, build_card, render_html, render_markdown
 from training._candidate import (
     Candidate,
     FairnessContext,
@@ -48,12 +56,14 @@ from training._config import config_to_dict
 from training._evaluate import Evaluated, EvaluationInputs, evaluate_lists
 from training._explain import explain_candidate
 from training._frontier import frontier_table, plot_frontier, target_metric
+from training._gate import GateDecision, GateRules, evaluate_gate, rules_from_config
+from training._promotion import CHALLENGER, CHAMPION, Champion, Registry, gate_tags
 from training._outdir import StagedDir
 from training._progress import Progress
 from training._schema import ExperimentConfig
 from training._tracking import Tracker
 
-__all__ = ["ModelResult", "RunResult", "run_experiment"]
+__all__ = ["ModelResult", "Promotion", "RunResult", "run_experiment"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,7 +72,22 @@ class ModelResult:
     type: str
     metrics: Mapping[str, float]
     run_id: str | None
+    gate: GateDecision
+    servable: tuple[bool, str]
     sweep_of: str | None = None
+    version: str | None = None  # registered model version, once registered
+
+
+@dataclass(frozen=True, kw_only=True)
+class Promotion:
+    """What the run did in the registry."""
+
+    registered_model: str
+    champion_before: str | None  # version
+    winner: str | None  # candidate name
+    version: str | None  # the winner's version
+    aliases: tuple[str, ...]  # aliases moved to it
+    note: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,6 +98,7 @@ class RunResult:
     out_dir: Path | None
     data_stats: Mapping[str, int]
     models: tuple[ModelResult, ...]
+    promotion: Promotion | None = None
 
 
 def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> dict[str, Any]:
@@ -158,22 +184,28 @@ def _save_plots(directory: Path, evaluated: Evaluated) -> None:
     plot_exposure(evaluated.fairness).savefig(directory / "exposure.png", dpi=100)
 
 
-def _save_model(model: Recommender, directory: Path) -> bool:
-    """Save the model if its class has an array form (registered models); say whether it did."""
-    inner = getattr(model, "estimator_", model)  # a reweighted model serves with its inner fit
-    if type(inner) not in MODELS.values():
-        return False  # e.g. the two-stage ranker: its classifier has no array form yet
-    save_model(inner, directory)
-    return True
+def _describe(spec: Any) -> str:
+    params = ", ".join(f"{k}={v}" for k, v in spec.params.model_dump().items())
+    parts = [f"{spec.type} ({params}) on {spec.input} input"]
+    for step in spec.steps:
+        args = ", ".join(f"{k}={v}" for k, v in step.model_dump().items() if k != "kind")
+        parts.append(f"{step.kind} ({args})")
+    return " + ".join(parts)
 
 
 class _Experiment:
     """The state one run shares between candidates."""
 
     def __init__(self, config: ExperimentConfig, dataset: Dataset, split: Split,
-                 tracker: Tracker | None, parent: str | None, progress: Progress) -> None:
+                 tracker: Tracker | None, parent: str | None, progress: Progress,
+                 champion: Champion | None = None) -> None:
         self.config, self.dataset, self.tracker, self.parent = config, dataset, tracker, parent
         self.progress = progress
+        self.split = split
+        self.champion = champion
+        self.rules: GateRules = rules_from_config(
+            config.gate, sensitive=config.fairness.sensitive, k=config.evaluation.k
+        )
         self.k = config.evaluation.k
         train = split.train
         self.X = {"binary": train.binary(), "ratings": train.matrix}
@@ -290,16 +322,82 @@ class _Experiment:
         _write_json(out / "metrics.json", metrics)
         _write_json(out / "fairness_report.json", report)
         _save_plots(out / "plots", evaluated)
-        saved = _save_model(model, out / "model")
+        servable = self._save_bundle(name, model, reranker, spec, out / "model")
+        champion = self.champion
+        decision = evaluate_gate(metrics, self.rules, champion=None if champion is None else champion.metrics,
+                                 champion_label=None if champion is None else champion.label)
+        _write_json(out / "gate.json", decision.to_json())
+        self._write_card(out, name, spec, metrics, report, decision, servable)
         if tracker is not None and self.child is not None:
             tracker.log_metrics(self.child, metrics)
             tracker.log_artifacts(self.child, out)
-            tracker.set_tags(self.child, {"fairrec.status": "complete", "fairrec.model_saved": str(saved).lower()})
+            tracker.set_tags(self.child, {
+                "fairrec.status": "complete",
+                "fairrec.model_saved": str(servable[0]).lower(),
+                "fairrec.gate": "pass" if decision.passed else "fail",
+                "fairrec.gate.summary": decision.summary,
+            })
             tracker.finish(self.child, ok=True)
         result = ModelResult(name=name, type=spec.type, metrics=metrics, run_id=self.child,
-                             sweep_of=cand.sweep_of)
+                             gate=decision, servable=servable, sweep_of=cand.sweep_of)
         self.child = None
         return result
+
+    def _save_bundle(self, name: str, model: Recommender, reranker: Any, spec: Any,
+                     directory: Path) -> tuple[bool, str]:
+        """Write the servable bundle if the candidate can be one; say whether, and why not."""
+        try:
+            save_bundle(
+                directory,
+                name=name,
+                model=model,
+                reranker=reranker,
+                n_candidates=spec.steps[-1].n_candidates if reranker is not None else self.k,
+                user_ids=self.dataset.interactions.user_ids,
+                item_ids=self.dataset.interactions.item_ids,
+                items=self.items,
+            )
+        except NotServableError as exc:
+            return False, str(exc)
+        return True, "saved as a fairrec bundle"
+
+    def _write_card(self, out: Path, name: str, spec: Any, metrics: Mapping[str, float],
+                    report: Mapping[str, Any], decision: GateDecision, servable: tuple[bool, str]) -> None:
+        config = self.config
+        data = config.data.model_dump(mode="json")
+        loader = data.pop("loader")
+        blocks = build_card(CardInputs(
+            candidate=name,
+            experiment=config.name,
+            registered_model=(config.gate.registered_model or config.name)
+            if self.tracker is not None and config.gate.register_models else None,
+            run_id=self.child,
+            model_description=_describe(spec),
+            data_description=f"{loader} data ({', '.join(f'{k}={v}' for k, v in data.items() if v is not None)})",
+            data_stats={
+                "users": self.dataset.interactions.n_users,
+                "items": self.dataset.interactions.n_items,
+                "train interactions": self.split.train.n_interactions,
+                "test interactions": self.split.test.n_interactions,
+                "test users": int(self.users.size),
+            },
+            split_description=", ".join(f"{k}={v}" for k, v in config.split.model_dump().items()),
+            sensitive=config.fairness.sensitive,
+            k=self.k,
+            intended_use=config.card.intended_use,
+            limitations=list(config.card.limitations) + (
+                ["Trained and evaluated on fairrec's synthetic data: a demonstration, not a model for real users."]
+                if loader == "synthetic" else []
+            ),
+            metrics=metrics,
+            fairness_report=report,
+            explanation_note=report.get("explanations"),
+            plots=sorted((out / "plots").glob("*.png")),
+            decision=decision,
+            servable=servable,
+        ))
+        (out / "model_card.md").write_text(render_markdown(blocks, relative_to=out), encoding="utf-8")
+        (out / "model_card.html").write_text(render_html(blocks), encoding="utf-8")
 
     def write_frontiers(self, candidates: list[Candidate], results: list[ModelResult], root: Path) -> list[Path]:
         fc, paths = self.config.fairness, []
@@ -345,9 +443,14 @@ def run_experiment(
             _check_attributes(config, dataset)
             with progress.step(f"splitting ({config.split.method})"):
                 split = split_dataset(config.split, dataset, seed=config.seed)
+            registry: Registry | None = None
+            champion: Champion | None = None
             if tracker is not None:
                 parent = tracker.start_run(config.name, tags={"fairrec.status": "running"})
-            exp = _Experiment(config, dataset, split, tracker, parent, progress)
+                if config.gate.register_models:
+                    registry = Registry(tracker, config.gate.registered_model or config.name)
+                    champion = registry.champion()
+            exp = _Experiment(config, dataset, split, tracker, parent, progress, champion)
             stats = {
                 "n_users": dataset.interactions.n_users,
                 "n_items": dataset.interactions.n_items,
@@ -367,19 +470,19 @@ def run_experiment(
             candidates = expand_sweeps(list(config.models))
             results = [exp.run_candidate(c, root) for c in candidates]
             frontier_files = exp.write_frontiers(candidates, results, root)
-            _write_json(
-                root / "summary.json",
-                {
-                    "name": config.name,
-                    "run_id": parent,
-                    "data": stats,
-                    "models": {r.name: {"run_id": r.run_id, "metrics": dict(r.metrics)} for r in results},
-                },
-            )
+            promotion: Promotion | None = None
+            if registry is not None:
+                with progress.step(f"registering {len(results)} version(s) of {registry.name!r}"):
+                    results = _register(registry, results, parent)
+                promotion = _choose(config, registry.name, results, champion)
+            _write_json(root / "summary.json", _summary(config, parent, stats, results, promotion))
             if tracker is not None and parent is not None:
                 for path in [root / e for e in ("config.yaml", "summary.json", "users.parquet", "items.parquet")] + frontier_files:
                     tracker.log_artifact(parent, path)
                 tracker.log_artifacts(parent, root / "split", "split")
+            if registry is not None and promotion is not None and promotion.version is not None:
+                for alias in promotion.aliases:  # last MLflow writes: nothing before them failed
+                    registry.set_alias(alias, promotion.version)
             final_dir = staged.commit()
             if tracker is not None and parent is not None:
                 tracker.set_tags(parent, {"fairrec.status": "complete"})
@@ -398,4 +501,70 @@ def run_experiment(
         out_dir=final_dir,
         data_stats=stats,
         models=tuple(results),
+        promotion=promotion,
     )
+
+
+def _register(registry: Registry, results: list[ModelResult], parent: str | None) -> list[ModelResult]:
+    """One registry version per evaluated candidate, tagged with its gate result."""
+    out = []
+    for r in results:
+        if r.run_id is None:  # pragma: no cover - a tracked run always has child runs
+            out.append(r)
+            continue
+        tags = gate_tags(r.gate, candidate=r.name, servable=r.servable)
+        if parent is not None:
+            tags["fairrec.parent_run"] = parent
+        version = registry.register(r.run_id, tags=tags, description=f"{r.name}: {r.gate.summary}")
+        out.append(replace(r, version=version))
+    return out
+
+
+def _choose(config: ExperimentConfig, name: str, results: list[ModelResult],
+            champion: Champion | None) -> Promotion:
+    """The passing, servable candidate with the best ``gate.rank_by`` becomes challenger (and champion)."""
+    rank_by = config.gate.rank_by.replace("{k}", str(config.evaluation.k))
+    before = None if champion is None else champion.version
+    eligible = [r for r in results if r.gate.passed and r.servable[0] and rank_by in r.metrics]
+    if not eligible:
+        passed_unservable = [r.name for r in results if r.gate.passed and not r.servable[0]]
+        note = "no candidate passed the gate; no alias moved"
+        if passed_unservable:
+            note = (f"no servable candidate passed the gate ({', '.join(passed_unservable)} passed but "
+                    "cannot be served); no alias moved")
+        return Promotion(registered_model=name, champion_before=before, winner=None, version=None,
+                         aliases=(), note=note)
+    best = max(eligible, key=lambda r: r.metrics[rank_by])  # first of equals wins
+    aliases = (CHALLENGER, CHAMPION) if config.gate.promote else (CHALLENGER,)
+    note = (f"{best.name} (version {best.version}) passed the gate with the best {rank_by} "
+            f"{best.metrics[rank_by]:.4f} of {len(eligible)} passing candidate(s); now "
+            + " and ".join(f"@{a}" for a in aliases))
+    return Promotion(registered_model=name, champion_before=before, winner=best.name,
+                     version=best.version, aliases=aliases, note=note)
+
+
+def _summary(config: ExperimentConfig, parent: str | None, stats: Mapping[str, int],
+             results: list[ModelResult], promotion: Promotion | None) -> dict[str, Any]:
+    return {
+        "name": config.name,
+        "run_id": parent,
+        "data": stats,
+        "models": {
+            r.name: {
+                "run_id": r.run_id,
+                "metrics": dict(r.metrics),
+                "gate": r.gate.to_json(),
+                "servable": r.servable[0],
+                "version": r.version,
+            }
+            for r in results
+        },
+        "promotion": None if promotion is None else {
+            "registered_model": promotion.registered_model,
+            "champion_before": promotion.champion_before,
+            "winner": promotion.winner,
+            "version": promotion.version,
+            "aliases": list(promotion.aliases),
+            "note": promotion.note,
+        },
+    }

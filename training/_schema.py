@@ -19,6 +19,9 @@ __all__ = [
     "EvaluationConfig",
     "ExperimentConfig",
     "FairnessConfig",
+    "GateConfig",
+    "ModelCardConfig",
+    "NonRegression",
     "Mitigation",
     "Sweep",
     "ModelSpec",
@@ -438,6 +441,73 @@ class TrackingConfig(Section):
     experiment: str | None = Field(None, description="defaults to the config's name")
 
 
+_METRIC_NAME = re.compile(r"^[A-Za-z0-9_.{}=:-]+$")
+
+
+def _check_metric_names(names: list[str], field: str) -> None:
+    for name in names:
+        if not _METRIC_NAME.match(name):
+            raise ValueError(
+                f"{field}: {name!r} is not a metric name (letters, digits and _ . = : - only, "
+                "plus {k} for the evaluation cut-off)"
+            )
+
+
+class NonRegression(Section):
+    """A candidate may not fall more than ``tolerance`` (relative) below the champion on ``metric``."""
+
+    metric: str = Field("ndcg_at_{k}", description="metric name; {k} is the evaluation cut-off")
+    tolerance: float = Field(0.02, ge=0.0, le=1.0, description="largest allowed relative drop")
+
+    @field_validator("metric")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        _check_metric_names([value], "metric")
+        return value
+
+
+class GateConfig(Section):
+    """Promotion thresholds: floors and ceilings on any metric the run produces."""
+
+    registered_model: str | None = Field(
+        None, min_length=1, max_length=256, description="registry name; defaults to the config's name"
+    )
+    four_fifths: bool = Field(
+        True, description="floor of 0.8 on disparate_impact.<attribute> for every sensitive attribute"
+    )
+    floors: dict[str, float] = Field(default_factory=dict, description="metric name -> lowest allowed value")
+    ceilings: dict[str, float] = Field(default_factory=dict, description="metric name -> highest allowed value")
+    non_regression: NonRegression | None = NonRegression()
+    rank_by: str = Field("ndcg_at_{k}", description="among passing candidates, the highest wins")
+    register_models: bool = Field(True, description="register every candidate as a model version")
+    promote: bool = Field(True, description="move @champion to the winner (else only @challenger)")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> GateConfig:
+        _check_metric_names(list(self.floors), "floors")
+        _check_metric_names(list(self.ceilings), "ceilings")
+        _check_metric_names([self.rank_by], "rank_by")
+        for name in set(self.floors) & set(self.ceilings):
+            if self.floors[name] > self.ceilings[name]:
+                raise ValueError(
+                    f"{name}: floor {self.floors[name]} is above ceiling {self.ceilings[name]}; "
+                    "no value could pass"
+                )
+        if self.promote and not self.register_models:
+            raise ValueError("promote: true needs register_models: true (only registered versions get aliases)")
+        return self
+
+
+class ModelCardConfig(Section):
+    """Text of the model card that only a person can write."""
+
+    intended_use: str = Field(
+        "Ranking items for users of the catalogue the model was trained on.",
+        description="what the model is for and for whom",
+    )
+    limitations: list[str] = Field(default_factory=list, description="known limitations, one per entry")
+
+
 class ExperimentConfig(Section):
     name: str = Field(min_length=1, max_length=128)
     seed: int = 0
@@ -448,6 +518,8 @@ class ExperimentConfig(Section):
     fairness: FairnessConfig = FairnessConfig()
     explain: ExplainConfig = ExplainConfig()
     tracking: TrackingConfig = TrackingConfig()
+    gate: GateConfig = GateConfig()
+    card: ModelCardConfig = ModelCardConfig()
 
     @field_validator("models")
     @classmethod

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,6 +21,7 @@ from recsys.errors import FairrecError
 __all__ = ["DEFAULT_TRACKING_URI", "Tracker", "TrackingError", "ui_command"]
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+_PARAM_KEY = re.compile(r"[^A-Za-z0-9_\-. :/]")
 _BATCH = 100  # MLflow accepts at most 100 params per log_batch call
 
 
@@ -46,7 +48,8 @@ def ui_command(uri: str) -> str:
 class Tracker:
     """Logs runs, params, metrics and artifacts to one MLflow experiment."""
 
-    def __init__(self, uri: str, experiment: str) -> None:
+    def __init__(self, uri: str, experiment: str | None) -> None:
+        """Open (or create) ``experiment``; with None, only the registry and existing runs are used."""
         from mlflow import MlflowClient
 
         # mlflow sets up its own INFO logging when first imported; database set-up chatter
@@ -55,6 +58,9 @@ class Tracker:
             logging.getLogger(noisy).setLevel(logging.WARNING)
         self.uri = uri
         self.client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+        self.experiment_id: str | None = None
+        if experiment is None:
+            return
         try:
             exp = self.client.get_experiment_by_name(experiment)
             if exp is None:
@@ -76,6 +82,18 @@ class Tracker:
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise TrackingError(f"MLflow tracking at {self.uri}: {what} failed: {first}") from exc
 
+    def child_runs(self, parent: str) -> list[tuple[str, str]]:
+        """(run name, run id) of the runs nested under ``parent``, oldest first; [] for a leaf run."""
+        run = self._guard(f"reading run {parent}", self.client.get_run, parent)
+        found = self._guard(
+            "searching child runs",
+            self.client.search_runs,
+            [run.info.experiment_id],
+            filter_string=f"tags.`mlflow.parentRunId` = '{parent}'",
+            order_by=["attributes.start_time ASC"],
+        )
+        return [(r.info.run_name, r.info.run_id) for r in found]
+
     def start_run(
         self, name: str, *, parent: str | None = None, tags: Mapping[str, str] | None = None
     ) -> str:
@@ -94,7 +112,8 @@ class Tracker:
     def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
         from mlflow.entities import Param
 
-        items = [Param(str(k), str(v)[:6000]) for k, v in params.items()]
+        # MLflow keys allow alphanumerics and _ - . space : / only (a config key may hold "{k}")
+        items = [Param(_PARAM_KEY.sub("_", str(k)), str(v)[:6000]) for k, v in params.items()]
         for i in range(0, len(items), _BATCH):
             self._guard("logging params", self.client.log_batch, run_id, params=items[i : i + _BATCH])
 

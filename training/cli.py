@@ -4,8 +4,13 @@
     validate, load, split, fit every candidate, recommend, evaluate, log to MLflow.
 ``fairrec validate CONFIG [--set ...]``
     validation only.
+``fairrec gate CONFIG (--run-id ID | --model NAME (--version N | --alias A))``
+    re-evaluate logged metrics against the config's gate; exit 0 pass, 1 fail, 2 error.
+    A parent run id gates each of its candidates and passes when one of them does.
+``fairrec promote --model NAME --version N``
+    move @champion to a version whose gate result is a pass (exit 1 if refused).
 
-Exit status: 0 success, 2 bad input (config, data, parameters) or tracking failure.
+Exit status of run/validate: 0 success, 2 bad input (config, data, parameters) or tracking failure.
 The environment is read here, explicitly, and nowhere in the library:
 ``MLFLOW_TRACKING_URI`` (when neither ``--tracking-uri`` nor the config names a
 store) and ``CI`` (quiet progress).
@@ -65,6 +70,21 @@ def _parser() -> argparse.ArgumentParser:
 
     val = sub.add_parser("validate", help="check a config file without reading any data")
     add_config_args(val)
+
+    gate = sub.add_parser("gate", help="check a logged run or model version against the config's gate")
+    add_config_args(gate)
+    which = gate.add_mutually_exclusive_group(required=True)
+    which.add_argument("--run-id", help="a candidate's run, or the parent run of a whole `fairrec run`")
+    which.add_argument("--model", help="registered model name (with --version or --alias)")
+    gate.add_argument("--version", help="model version number (with --model)")
+    gate.add_argument("--alias", help="model alias, e.g. challenger (with --model)")
+    gate.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (overrides the config)")
+    gate.add_argument("--json", action="store_true", help="print the decision(s) as JSON")
+
+    promote = sub.add_parser("promote", help="move @champion to a version that passed the gate")
+    promote.add_argument("--model", required=True, help="registered model name")
+    promote.add_argument("--version", required=True, help="model version number")
+    promote.add_argument("--tracking-uri", default=None, help="MLflow tracking URI")
     return p
 
 
@@ -110,7 +130,23 @@ def format_summary(result: RunResult, *, k: int, attribute: str, item_group: str
         ("shap~lime", "explain.shap_lime_agreement"),
         ("coverage", "explain.coverage"),
     ]
-    return "\n\n".join(_table(result.models, cols) for cols in (relevance, fairness, explain))
+    tables = [_table(result.models, cols) for cols in (relevance, fairness, explain)]
+    tables.append(_gate_table(result.models))
+    return "\n\n".join(tables)
+
+
+def _gate_table(models: Sequence[ModelResult]) -> str:
+    rows = [["model", "gate", "version", "failed checks"]]
+    for m in models:
+        failed = ", ".join(c.metric for c in m.gate.failed) or "-"
+        verdict = "pass" if m.gate.passed else "FAIL"
+        if m.gate.passed and not m.servable[0]:
+            verdict = "pass (not servable)"
+        rows.append([m.name, verdict, m.version or "-", failed])
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -143,11 +179,82 @@ def _cmd_run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         f"({fc.item_group}); DP diff = max - min of its rate across {fc.sensitive[0]} groups; "
         "all groups and attributes are in metrics.json and MLflow."
     )
+    if result.promotion is not None:
+        print(f"\nRegistry ({result.promotion.registered_model!r}): {result.promotion.note}.")
+    print("Gate: every check with its reason is in NAME/gate.json and NAME/model_card.md.")
     print()
     if result.out_dir is not None:
         print(f"Files:      {result.out_dir}")
     print(f"MLflow run: {result.run_id} (experiment {cfg.tracking.experiment or cfg.name!r})")
     print(f"MLflow UI:  {ui_command(uri)}")
+    return 0
+
+
+def _cmd_gate(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    import json
+
+    from training._config import load_config
+    from training._gate import evaluate_gate, format_decision, rules_from_config
+    from training._promotion import Registry
+    from training._tracking import Tracker, TrackingError
+
+    cfg = load_config(args.config, args.overrides)
+    if args.model is not None and (args.version is None) == (args.alias is None):
+        raise TrackingError("gate: --model needs exactly one of --version or --alias")
+    if args.model is None and (args.version is not None or args.alias is not None):
+        raise TrackingError("gate: --version and --alias go with --model, not --run-id")
+    uri = _tracking_uri(args.tracking_uri, cfg.tracking.uri, env)
+    tracker = Tracker(uri, cfg.tracking.experiment or cfg.name)
+    rules = rules_from_config(cfg.gate, sensitive=cfg.fairness.sensitive, k=cfg.evaluation.k)
+    registry = Registry(tracker, args.model or cfg.gate.registered_model or cfg.name)
+    targets: list[tuple[str, str]] = []  # (title, run id)
+    if args.run_id is not None:
+        children = tracker.child_runs(args.run_id)
+        if children:
+            targets = [(f"candidate {name} (run {rid})", rid) for name, rid in children]
+        else:
+            targets = [(f"run {args.run_id}", args.run_id)]
+    else:
+        mv = registry.alias_version(args.alias) if args.alias else registry.version(args.version)
+        if mv is None:
+            raise TrackingError(f"gate: {registry.name!r} has no version behind @{args.alias}")
+        if not mv.run_id:
+            raise TrackingError(f"gate: {registry.name!r} version {mv.version} is linked to no run")
+        targets = [(f"{registry.name!r} version {mv.version} (run {mv.run_id})", mv.run_id)]
+    champion = registry.champion()
+    decisions = []
+    for title, run_id in targets:
+        metrics = registry.run_metrics(run_id)
+        decision = evaluate_gate(
+            metrics, rules,
+            champion=None if champion is None else champion.metrics,
+            champion_label=None if champion is None else champion.label,
+        )
+        decisions.append((title, decision))
+    passed = any(d.passed for _, d in decisions)
+    if args.json:
+        print(json.dumps({"passed": passed, "decisions": [{"target": t, **d.to_json()} for t, d in decisions]},
+                         indent=2))
+    else:
+        print("\n\n".join(format_decision(d, title=t) for t, d in decisions))
+        if len(decisions) > 1:
+            n = sum(d.passed for _, d in decisions)
+            print(f"\n{n} of {len(decisions)} candidates pass: {'PASS' if passed else 'FAIL'}")
+    return 0 if passed else 1
+
+
+def _cmd_promote(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from training._promotion import CHAMPION, PromotionRefused, Registry
+    from training._tracking import Tracker
+
+    uri = _tracking_uri(args.tracking_uri, None, env)
+    registry = Registry(Tracker(uri, None), args.model)
+    try:
+        registry.promote(args.version)
+    except PromotionRefused as exc:
+        print(f"refused: {exc}", file=sys.stderr)
+        return 1
+    print(f"{args.model!r} version {args.version} is now @{CHAMPION}")
     return 0
 
 
@@ -159,6 +266,10 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     try:
         if args.command == "validate":
             return _cmd_validate(args)
+        if args.command == "gate":
+            return _cmd_gate(args, env)
+        if args.command == "promote":
+            return _cmd_promote(args, env)
         return _cmd_run(args, env)
     except FairrecError as exc:
         print(f"error: {exc}", file=sys.stderr)
