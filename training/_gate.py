@@ -41,6 +41,11 @@ class Check:
     passed: bool
     reason: str
 
+    @property
+    def label(self) -> str:
+        """The metric, qualified when the check is not a plain bound (a metric may have both)."""
+        return self.metric if self.comparison in (">=", "<=") else f"{self.metric} ({self.comparison})"
+
 
 @dataclass(frozen=True, kw_only=True)
 class GateDecision:
@@ -56,7 +61,7 @@ class GateDecision:
     def summary(self) -> str:
         if self.passed:
             return f"pass: all {len(self.checks)} checks passed"
-        names = ", ".join(c.metric for c in self.failed)
+        names = ", ".join(c.label for c in self.failed)
         return f"fail: {len(self.failed)} of {len(self.checks)} checks failed ({names})"
 
     def to_json(self) -> dict[str, Any]:

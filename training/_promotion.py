@@ -6,8 +6,9 @@ refuse a failing version without recomputing anything::
 
     fairrec.gate                pass | fail
     fairrec.gate.summary        one readable sentence
-    fairrec.gate.failed         comma-separated failing metrics ("" when none)
-    fairrec.gate.check.METRIC   "pass: <reason>" | "fail: <reason>"
+    fairrec.gate.failed         comma-separated failing checks ("" when none)
+    fairrec.gate.check.METRIC   "pass: <reason>" | "fail: <reason>" (a floor or ceiling)
+    fairrec.gate.check.METRIC.non_regression   the same for the comparison with the champion
     fairrec.candidate           the candidate's name in its config
     fairrec.servable            true | false, and fairrec.servable.reason
 
@@ -59,13 +60,14 @@ def gate_tags(decision: GateDecision, *, candidate: str, servable: tuple[bool, s
     tags = {
         "fairrec.gate": "pass" if decision.passed else "fail",
         "fairrec.gate.summary": decision.summary,
-        "fairrec.gate.failed": ",".join(c.metric for c in decision.failed),
+        "fairrec.gate.failed": ",".join(c.label for c in decision.failed),
         "fairrec.candidate": candidate,
         "fairrec.servable": str(servable[0]).lower(),
         "fairrec.servable.reason": servable[1],
     }
     for c in decision.checks:
-        key = "fairrec.gate.check." + _TAG_KEY.sub("_", c.metric)
+        suffix = "" if c.comparison in (">=", "<=") else "." + c.comparison.replace("-", "_")
+        key = "fairrec.gate.check." + _TAG_KEY.sub("_", c.metric) + suffix
         tags[key] = f"{'pass' if c.passed else 'fail'}: {c.reason}"[:_TAG_VALUE_MAX]
     return tags
 

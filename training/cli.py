@@ -138,7 +138,7 @@ def format_summary(result: RunResult, *, k: int, attribute: str, item_group: str
 def _gate_table(models: Sequence[ModelResult]) -> str:
     rows = [["model", "gate", "version", "failed checks"]]
     for m in models:
-        failed = ", ".join(c.metric for c in m.gate.failed) or "-"
+        failed = ", ".join(c.label for c in m.gate.failed) or "-"
         verdict = "pass" if m.gate.passed else "FAIL"
         if m.gate.passed and not m.servable[0]:
             verdict = "pass (not servable)"
