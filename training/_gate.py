@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-__all__ = ["Check", "GateDecision", "GateRules", "evaluate_gate", "rules_from_config"]
+__all__ = ["Check", "GateDecision", "GateRules", "evaluate_gate", "format_decision", "rules_from_config"]
 
 FOUR_FIFTHS = 0.8
 Comparison = Literal[">=", "<=", "non-regression"]
