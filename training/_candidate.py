@@ -3,8 +3,10 @@
 * ``reweight`` (pre-processing): the model is fitted on reweighted interactions.
 * ``two_stage`` (in-processing): a classifier over first-stage candidates,
   trained with a fairlearn reduction under the configured constraint.
-* ``fair_share`` / ``calibration`` / ``user_blend`` (post-processing): the model's
-  top ``n_candidates`` are reordered; the re-ranker never re-scores.
+* ``fair_share`` / ``exposure_budget`` / ``calibration`` / ``category_share`` /
+  ``user_blend`` (post-processing): the model's top ``n_candidates`` are reordered;
+  the re-ranker never re-scores. ``category_share`` fits its offsets on the model's
+  own candidate lists for (a seeded sample of) training users.
 
 A sweep expands one model spec into one candidate per value.
 """
@@ -24,6 +26,7 @@ from recsys.mitigation import ReweightedRecommender, TwoStageRanker
 from recsys.models import Recommender
 from recsys.rerank import (
     CalibratedReranker,
+    CategoryShareReranker,
     ExposureBudgetReranker,
     FairShareReranker,
     UserGroupBlendReranker,
@@ -31,6 +34,7 @@ from recsys.rerank import (
 from training._components import build_model
 from training._schema import (
     CalibrationMitigation,
+    CategoryShareMitigation,
     ExposureBudgetMitigation,
     FairnessConfig,
     FairShareMitigation,
@@ -50,6 +54,7 @@ class FairnessContext:
     fairness: FairnessConfig
     protected_items: np.ndarray  # bool per item: in the configured protected item group
     seed: int
+    k: int = 10  # the evaluation cut-off (re-rankers fitted for a list length use it)
 
     def user_labels(self, attribute: str | None, where: str) -> np.ndarray:
         attribute = attribute or self.fairness.sensitive[0]
@@ -136,7 +141,7 @@ def fit_candidate(
         model = _fit_model(spec, training, X, ctx, where)
         if fitted is not None:
             fitted[key] = model
-    return model, None if post is None else _fit_reranker(post, X, ctx, where)
+    return model, None if post is None else _fit_reranker(post, X, ctx, where, model)
 
 
 def _fit_model(spec: Any, training: Any, X: sp.csr_matrix, ctx: FairnessContext, where: str) -> Recommender:
@@ -173,7 +178,7 @@ def _fit_model(spec: Any, training: Any, X: sp.csr_matrix, ctx: FairnessContext,
     return model.fit(X)
 
 
-def _fit_reranker(m: Any, X: sp.csr_matrix, ctx: FairnessContext, where: str) -> Any:
+def _fit_reranker(m: Any, X: sp.csr_matrix, ctx: FairnessContext, where: str, model: Recommender) -> Any:
     if isinstance(m, FairShareMitigation):
         return FairShareReranker(strength=m.strength, alpha=m.alpha).fit(
             X, protected_items=ctx.protected_items
@@ -183,6 +188,16 @@ def _fit_reranker(m: Any, X: sp.csr_matrix, ctx: FairnessContext, where: str) ->
     if isinstance(m, CalibrationMitigation):
         return CalibratedReranker(strength=m.strength, smoothing=m.smoothing).fit(
             X, item_category=ctx.item_codes(m.item_attribute, where)
+        )
+    if isinstance(m, CategoryShareMitigation):
+        users = np.flatnonzero(X.getnnz(axis=1) > 0)
+        if users.size > m.max_fit_users:
+            rng = np.random.default_rng(ctx.seed)
+            users = np.sort(rng.choice(users, size=m.max_fit_users, replace=False))
+        cand_ids, cand_scores = model.recommend(users, max(m.n_candidates, ctx.k))
+        return CategoryShareReranker(strength=m.strength, k=ctx.k).fit(
+            X, item_category=ctx.item_codes(m.item_attribute, where), users=users,
+            candidate_ids=cand_ids, candidate_scores=cand_scores,
         )
     if isinstance(m, UserBlendMitigation):
         labels = ctx.user_labels(m.user_attribute, where)

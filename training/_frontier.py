@@ -27,7 +27,7 @@ def target_metric(mitigation: Any, *, sensitive: Sequence[str], item_group: str,
         kind == "reweight" and mitigation.popularity_damping > 0 and mitigation.group_balance == 0
     ):
         return f"exposure_share.{s(item_group)}.{s(protected_group)}"
-    if kind == "calibration":
+    if kind in ("calibration", "category_share"):
         return f"bias_amplification.{s(attr)}.{s(amplification_attribute)}.mean_abs"
     if kind == "user_blend":
         return f"{s(attr)}.ndcg_at_{k}.difference"

@@ -18,6 +18,7 @@ __all__ = [
     "DataConfig",
     "EvaluationConfig",
     "ExperimentConfig",
+    "CategoryShareMitigation",
     "FairnessConfig",
     "GateConfig",
     "ModelCardConfig",
@@ -236,6 +237,16 @@ class CalibrationMitigation(Section):
     n_candidates: int = Field(100, ge=1)
 
 
+class CategoryShareMitigation(Section):
+    """Post-processing: one score offset per item category so lists' mean category mix approaches histories'."""
+
+    kind: Literal["category_share"]
+    strength: float = Field(0.75, ge=0.0, le=1.0)
+    item_attribute: str = "category"
+    n_candidates: int = Field(100, ge=1)
+    max_fit_users: int = Field(50_000, ge=1, description="training users whose candidate lists fit the offsets")
+
+
 class ExposureBudgetMitigation(Section):
     """Post-processing: raise the protected item group's share of total exposure to a target."""
 
@@ -276,6 +287,7 @@ Mitigation = Annotated[
     | FairShareMitigation
     | ExposureBudgetMitigation
     | CalibrationMitigation
+    | CategoryShareMitigation
     | UserBlendMitigation
     | TwoStageMitigation,
     Field(discriminator="kind"),

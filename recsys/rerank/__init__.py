@@ -9,6 +9,7 @@ a model. ``strength=0`` returns the input order truncated to ``k``.
 
 from recsys.rerank._base import Reranker
 from recsys.rerank._calibration import CalibratedReranker
+from recsys.rerank._category_share import CategoryShareReranker
 from recsys.rerank._exposure_budget import ExposureBudgetReranker
 from recsys.rerank._fair_share import FairShareReranker
 from recsys.rerank._user_fair import UserGroupBlendReranker
@@ -16,6 +17,7 @@ from recsys.rerank._user_fair import UserGroupBlendReranker
 __all__ = [
     "RERANKERS",
     "CalibratedReranker",
+    "CategoryShareReranker",
     "ExposureBudgetReranker",
     "FairShareReranker",
     "Reranker",
@@ -27,5 +29,6 @@ RERANKERS: dict[str, type[Reranker]] = {
     "fair_share": FairShareReranker,
     "exposure_budget": ExposureBudgetReranker,
     "calibration": CalibratedReranker,
+    "category_share": CategoryShareReranker,
     "user_blend": UserGroupBlendReranker,
 }

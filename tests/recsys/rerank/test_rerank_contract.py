@@ -25,13 +25,18 @@ def _attributes(key: str) -> dict[str, np.ndarray]:
         "fair_share": lambda: {"protected_items": rng.random(N_ITEMS) < 0.3},
         "exposure_budget": lambda: {"protected_items": rng.random(N_ITEMS) < 0.3},
         "calibration": lambda: {"item_category": rng.integers(0, 4, N_ITEMS)},
+        "category_share": lambda: {
+            "item_category": rng.integers(0, 4, N_ITEMS),
+            "users": USERS,
+            **dict(zip(("candidate_ids", "candidate_scores"), _make_candidates())),
+        },
         "user_blend": lambda: {"user_group": np.arange(N_USERS) % 2 == 0},
     }[key]()
 
 
 # re-rankers whose lists depend on the user's row alone (a catalogue-level budget
 # couples the users, so its rows are not independent)
-PER_USER = {"fair_share", "calibration", "user_blend"}
+PER_USER = {"fair_share", "calibration", "category_share", "user_blend"}
 COVERED = PER_USER | {"exposure_budget"}
 
 
@@ -50,8 +55,7 @@ def X() -> sp.csr_matrix:
     return sp.csr_matrix(dense.astype(np.float32))
 
 
-@pytest.fixture(scope="module")
-def candidates() -> tuple[np.ndarray, np.ndarray]:
+def _make_candidates() -> tuple[np.ndarray, np.ndarray]:
     """Distinct items per row, sorted scores with ties, one short and one empty row."""
     rng = np.random.default_rng(2)
     ids = np.argsort(rng.random((N_USERS, N_ITEMS)), axis=1)[:, :N_CAND].astype(np.int64)
@@ -59,6 +63,11 @@ def candidates() -> tuple[np.ndarray, np.ndarray]:
     ids[SHORT_ROW, 3:], scores[SHORT_ROW, 3:] = -1, -np.inf
     ids[EMPTY_ROW], scores[EMPTY_ROW] = -1, -np.inf
     return ids, scores
+
+
+@pytest.fixture(scope="module")
+def candidates() -> tuple[np.ndarray, np.ndarray]:
+    return _make_candidates()
 
 
 USERS = np.arange(N_USERS)
@@ -108,7 +117,8 @@ def test_fit_rejects_a_bad_strength(key: str, X: sp.csr_matrix, strength: object
 
 
 def test_fit_rejects_attributes_of_the_wrong_size(key: str, X: sp.csr_matrix) -> None:
-    ((name, values),) = _attributes(key).items()
+    attributes = _attributes(key)
+    name, values = next(iter(attributes.items()))  # the item or user attribute comes first
     what, size = ("user", N_USERS) if name == "user_group" else ("item", N_ITEMS)
     kind = "a boolean" if values.dtype == np.bool_ else "an integer"
     with pytest.raises(
@@ -118,7 +128,7 @@ def test_fit_rejects_attributes_of_the_wrong_size(key: str, X: sp.csr_matrix) ->
             f"got dtype {values.dtype} and shape ({size - 1},)"
         ),
     ):
-        RERANKERS[key]().fit(X, **{name: values[:-1]})
+        RERANKERS[key]().fit(X, **{**attributes, name: values[:-1]})
 
 
 # ------------------------------------------------------------- the ranked lists
