@@ -18,6 +18,7 @@ that needs one at serving time (the user-group blend) cannot be bundled.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,12 +54,86 @@ class ModelBundle:
     item_ids: np.ndarray
     items: pd.DataFrame  # one row per internal item index, in that order
 
-    def recommend(self, users: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Top-``k`` internal item ids and scores for internal user indices, re-ranked if mitigated."""
+    def recommend(
+        self, users: np.ndarray, k: int, *, exclude: Exclusions = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` internal item ids and scores for internal user indices, re-ranked if mitigated.
+
+        ``exclude`` (internal item indices: one array for every user, or one per
+        user) are never returned; they are removed from the candidates before
+        the re-ranker sees them.
+        """
+        ids, scores = self.candidates(users, k, exclude=exclude)
         if self.reranker is None:
-            return self.model.recommend(users, k)
-        ids, scores = self.model.recommend(users, max(self.n_candidates, k))
+            return ids, scores
         return self.reranker.rerank(ids, scores, users=users, k=k)
+
+    def candidates(
+        self, users: np.ndarray, k: int, *, exclude: Exclusions = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The first-stage lists :meth:`recommend` starts from, ``exclude`` removed.
+
+        ``k`` items per user without a re-ranker, ``max(n_candidates, k)`` with
+        one (the lists the re-ranker chooses from); ``-1`` / ``-inf`` padding.
+        ``exclude``: internal item indices, one array for every user or a
+        sequence of arrays, one per user.
+
+        Examples
+        --------
+        >>> import scipy.sparse as sp
+        >>> from recsys.models import Popularity
+        >>> model = Popularity().fit(sp.csr_matrix([[1, 0, 0], [1, 1, 0], [1, 1, 1]]))
+        >>> bundle = ModelBundle(name="pop", model=model, reranker=None, n_candidates=0,
+        ...                      user_ids=np.arange(3), item_ids=np.arange(3),
+        ...                      items=pd.DataFrame({"item_id": np.arange(3)}))
+        >>> bundle.candidates(np.array([0]), 2, exclude=np.array([1]))[0].tolist()
+        [[2, -1]]
+        >>> bundle.candidates(np.array([0, 0]), 2, exclude=[[1], []])[0].tolist()
+        [[2, -1], [1, 2]]
+        """
+        users = np.asarray(users)
+        depth = k if self.reranker is None else max(self.n_candidates, k)
+        drops = _per_user(exclude, users.shape[0])
+        extra = max((d.size for d in drops), default=0)
+        ids, scores = self.model.recommend(users, depth + extra)
+        if extra == 0:
+            return ids, scores
+        # move the excluded items to the end of each row (order otherwise kept) and pad them
+        n_items = self.model.n_items_
+        keys = np.concatenate([row * n_items + d for row, d in enumerate(drops)])
+        cells = np.arange(ids.shape[0])[:, None] * n_items + ids
+        dropped = (ids >= 0) & np.isin(cells, keys)
+        order = np.argsort(dropped, axis=1, kind="stable")
+        ids = np.take_along_axis(ids, order, axis=1)[:, :depth]
+        scores = np.take_along_axis(scores, order, axis=1)[:, :depth]
+        gone = np.take_along_axis(dropped, order, axis=1)[:, :depth]
+        ids[gone] = -1
+        scores[gone] = -np.inf
+        return ids, scores
+
+
+Exclusions = np.ndarray | Sequence[np.ndarray | Sequence[int]] | None
+
+
+def _per_user(exclude: Exclusions, n_users: int) -> list[np.ndarray]:
+    """One sorted array of unique item indices per user."""
+    if exclude is None:
+        return [np.zeros(0, dtype=np.int64)] * n_users
+    if isinstance(exclude, np.ndarray) and exclude.ndim == 1:
+        return [np.unique(exclude.astype(np.int64))] * n_users
+    if len(exclude) != n_users:
+        raise ValueError(
+            f"exclude: expected one array of item indices for every user or one per user "
+            f"({n_users}), got {len(exclude)}"
+        )
+    rows = [np.asarray(e, dtype=np.int64) for e in exclude]
+    bad = [r.ndim for r in rows if r.ndim != 1]
+    if bad:
+        raise ValueError(
+            "exclude: expected a 1-D array (every user) or a sequence of 1-D arrays (one per "
+            f"user), got a {type(exclude).__name__} with a {bad[0]}-D entry"
+        )
+    return [np.unique(r) for r in rows]
 
 
 def _kind(ids: np.ndarray) -> str:

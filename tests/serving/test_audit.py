@@ -1,0 +1,59 @@
+"""The audit log records what was served, in either format, and never a user attribute."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import pytest
+
+from recsys.serving import AUDIT_FIELDS, SqliteAuditLog
+
+EXPECTED_FIELDS = ("time", "request_id", "endpoint", "user_id", "model_name", "model_version", "k",
+                   "items", "basis", "reasons", "explained")
+# every user column a fairrec dataset may carry (MovieLens and the synthetic generator)
+USER_ATTRIBUTES = {"gender", "age", "age_group", "occupation", "zip", "activity_level", "sensitive"}
+
+
+def test_the_audit_fields_are_fixed_and_hold_no_user_attribute():
+    assert AUDIT_FIELDS == EXPECTED_FIELDS
+    assert not USER_ATTRIBUTES & set(AUDIT_FIELDS)
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".sqlite"])
+def test_each_list_served_is_recorded(bundles, make_client, tmp_path, suffix):
+    client = make_client(bundles["hand_ease"], audit_path=tmp_path / f"audit{suffix}")
+    r1 = client.get("/users/u0/recommendations", params={"k": 2, "explain": "true"})
+    client.put("/users/u1/consent", json={"personalisation": False})
+    r2 = client.get("/users/u1/recommendations", params={"k": 3})
+    r3 = client.get("/users/ghost/recommendations", params={"k": 1})
+    r4 = client.get("/items/a/similar", params={"k": 2})
+    client.get("/users/u0/recommendations", params={"k": 0})  # rejected: nothing served
+    records = client.app.state.audit.read()
+    assert [r.request_id for r in records] == [r.headers["X-Request-ID"] for r in (r1, r2, r3, r4)]
+    assert [(r.endpoint, r.user_id, r.basis, r.k, r.explained) for r in records] == [
+        ("recommendations", "u0", "history", 2, True),
+        ("recommendations", "u1", "opted_out", 3, False),
+        ("recommendations", "ghost", "unknown_user", 1, False),
+        ("similar", None, "item", 2, False),
+    ]
+    assert [r.items for r in records] == [("c", "d"), ("a", "b", "c"), ("a",), ("b", "c")]
+    assert [r.reasons for r in records] == [
+        ("history", "history"), ("popular",) * 3, ("popular",), ("similar_item",) * 2]
+    assert {(r.model_name, r.model_version) for r in records} == {("hand", None)}
+    for r in records:
+        assert datetime.fromisoformat(r.time).utcoffset().total_seconds() == 0
+
+
+def test_the_stored_keys_and_columns_are_the_audit_fields(bundles, make_client, tmp_path):
+    jsonl = make_client(bundles["hand_ease"], audit_path=tmp_path / "a.jsonl")
+    jsonl.get("/users/u0/recommendations", params={"explain": "true"})
+    lines = (tmp_path / "a.jsonl").read_text().splitlines()
+    assert len(lines) == 1 and tuple(json.loads(lines[0])) == EXPECTED_FIELDS
+
+    sqlite = make_client(bundles["hand_ease"], audit_path=tmp_path / "a.db",
+                         consent_path=tmp_path / "c2.sqlite")
+    sqlite.get("/users/u0/recommendations")
+    log = sqlite.app.state.audit
+    assert isinstance(log, SqliteAuditLog)
+    assert log.columns() == ["id", *EXPECTED_FIELDS]

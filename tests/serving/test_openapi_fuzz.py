@@ -1,0 +1,59 @@
+"""Requests generated from the OpenAPI schema (schemathesis), valid and invalid: no 5xx, no answer
+outside the documented responses, invalid input rejected with a 4xx.
+
+The schema is loaded in a fixture and each operation driven through its Hypothesis strategy
+(schemathesis' ``from_fixture`` does not support this pytest version).
+"""
+
+from __future__ import annotations
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis import GenerationMode
+
+from recsys.serving import create_app
+
+OPERATIONS = [
+    ("GET", "/health"),
+    ("GET", "/ready"),
+    ("GET", "/model"),
+    ("GET", "/users/{user_id}/recommendations"),
+    ("GET", "/items/{item_id}/similar"),
+    ("GET", "/users/{user_id}/consent"),
+    ("PUT", "/users/{user_id}/consent"),
+    ("POST", "/admin/reload"),
+    ("GET", "/transparency"),
+    ("POST", "/transparency/personalisation"),
+]
+
+
+@pytest.fixture
+def api_schema(bundles, make_settings):
+    app = create_app(make_settings(bundles["ease_fair"], k_max=20, max_exclusions=5))
+    return schemathesis.openapi.from_asgi("/openapi.json", app)
+
+
+def test_every_operation_is_fuzzed(api_schema):
+    documented = {(op.ok().method.upper(), op.ok().path) for op in api_schema.get_all_operations()}
+    assert documented == set(OPERATIONS)
+
+
+NO_INPUT = {("GET", "/health"), ("GET", "/ready"), ("GET", "/model")}
+CASES = [(m, p, GenerationMode.POSITIVE) for m, p in OPERATIONS] + [
+    (m, p, GenerationMode.NEGATIVE) for m, p in OPERATIONS if (m, p) not in NO_INPUT
+]
+
+
+@pytest.mark.parametrize(("method", "path", "mode"), CASES,
+                         ids=[f"{m} {p} {mode.value}" for m, p, mode in CASES])
+def test_generated_requests(api_schema, method, path, mode):
+    operation = api_schema.find_operation_by_path(method, path)
+
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @settings(max_examples=25, deadline=None, database=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+    def check(case):
+        case.call_and_validate()
+
+    check()
