@@ -231,6 +231,7 @@ def explainability_scores(
     feature_names: Sequence[str] | None = None,
     sensitive_features: Collection[str] = (),
     proxy_features: Collection[str] = (),
+    protected_features: Collection[Any] | None = None,
     m: int = 3,
     n_random: int = 5,
     random_state: int | None = 0,
@@ -247,7 +248,10 @@ def explainability_scores(
     * ``explain.stability``: :func:`stability` of the top-``m`` sets of
       ``explanations_by_seed[s][e]`` (explanation ``e`` computed with seed ``s``).
     * ``explain.protected_reliance``: :func:`~recsys.explain.protected_reliance` of
-      ``feature_shap_values`` over ``feature_names`` (feature-based models).
+      ``feature_shap_values`` over ``feature_names`` (feature-based models); or,
+      given ``protected_features`` instead (e.g. history items that are proxies
+      of a sensitive attribute), the share of the absolute weights of
+      ``shap_explanations``, pooled, on those features (0 when that is empty).
 
     Examples
     --------
@@ -295,6 +299,18 @@ def explainability_scores(
         per_seed = [[_as_attribution(e) for e in seed] for seed in explanations_by_seed]
         scores["explain.stability"] = stability(
             [[set(_top_m(f, w, m).tolist()) for f, w in group] for group in zip(*per_seed)]
+        )
+    if feature_shap_values is not None and protected_features is not None:
+        raise ValueError(
+            "protected_features: reliance is measured either on feature_shap_values or on "
+            "shap_explanations, got both feature_shap_values and protected_features"
+        )
+    if protected_features is not None and shap_explanations:
+        attributions = [_as_attribution(e) for e in shap_explanations]
+        features = np.concatenate([f.astype(object) for f, _ in attributions])
+        weights = np.concatenate([w for _, w in attributions])
+        scores["explain.protected_reliance"] = protected_reliance(
+            weights[None, :], [str(f) for f in features], [str(f) for f in protected_features]
         )
     if feature_shap_values is not None:
         if feature_names is None:

@@ -41,7 +41,7 @@ from evaluation import compare_with_twin, plot_exposure, plot_group_quality, pop
 from recsys.data import Dataset, Split
 from recsys.errors import FairrecError
 from recsys.models import Recommender
-from recsys.serving import NotServableError, save_bundle
+from recsys.serving import NotServableError, drop_opted_out, opted_out_users, save_bundle
 from training._card import CardInputs, build_card, render_html, render_markdown
 from training._candidate import (
     Candidate,
@@ -179,7 +179,7 @@ def _recommendations_frame(
 
 
 def _save_plots(directory: Path, evaluated: Evaluated) -> None:
-    directory.mkdir()
+    directory.mkdir(exist_ok=True)  # the explanation step may have written shap_summary.png
     plot_group_quality(evaluated.fairness, "ndcg").savefig(directory / "group_ndcg.png", dpi=100)
     plot_exposure(evaluated.fairness).savefig(directory / "exposure.png", dpi=100)
 
@@ -218,6 +218,7 @@ class _Experiment:
             fairness=fc,
             protected_items=item_group == fc.protected_group,
             seed=config.seed,
+            k=config.evaluation.k,
         )
         self.users = np.flatnonzero(np.diff(split.test.matrix.indptr) > 0)
         self.inputs = EvaluationInputs(
@@ -308,6 +309,7 @@ class _Experiment:
                     user_ids=self.dataset.interactions.user_ids,
                     item_ids=self.dataset.interactions.item_ids,
                     titles=self._titles,
+                    sensitive={a: self.ctx.user_labels(a, "fairness.sensitive") for a in self.config.fairness.sensitive},
                     config=self.config.explain,
                     seed=self.config.seed,
                 )
@@ -315,6 +317,7 @@ class _Experiment:
             report["explanations"] = explained.note
             if len(explained.frame):
                 explained.frame.to_parquet(out / "explanations.parquet", index=False)
+                explained.save_summary_plot(out / "plots" / "shap_summary.png")
         metrics = _finite(metrics)
         _recommendations_frame(self.dataset, self.users, ids, scores).to_parquet(
             out / "recommendations.parquet", index=False
@@ -440,6 +443,13 @@ def run_experiment(
             root = staged.path
             with progress.step(f"loading data ({config.data.loader})"):
                 dataset = load_dataset(config.data, seed=config.seed)
+            excluded = {"n_opted_out_users": 0, "n_opted_out_interactions": 0}
+            if config.consent.store is not None:
+                dataset, excluded = _honour_consent(dataset, config.consent.store)
+                progress.info(
+                    "  consent: {n_opted_out_users} opted-out user(s), {n_opted_out_interactions} of "
+                    "their interactions left out of training and evaluation".format(**excluded)
+                )
             _check_attributes(config, dataset)
             with progress.step(f"splitting ({config.split.method})"):
                 split = split_dataset(config.split, dataset, seed=config.seed)
@@ -458,6 +468,7 @@ def run_experiment(
                 "n_train": split.train.n_interactions,
                 "n_test": split.test.n_interactions,
                 "n_test_users": int(exp.users.size),
+                **excluded,
             }
             progress.info(
                 "  data: {n_users} users, {n_items} items, {n_train} train / {n_test} test "
@@ -503,6 +514,21 @@ def run_experiment(
         models=tuple(results),
         promotion=promotion,
     )
+
+
+def _honour_consent(dataset: Dataset, store: Path) -> tuple[Dataset, dict[str, int]]:
+    """Leave out every interaction of the users who opted out of personalisation."""
+    try:
+        opted_out = opted_out_users(store)
+    except FairrecError as exc:
+        raise FairrecError(f"consent.store: {str(exc).removeprefix('consent_path: ')}") from exc
+    before = dataset.interactions.n_interactions
+    kept = drop_opted_out(dataset.interactions, opted_out)
+    known = np.isin(dataset.interactions.user_ids.astype(str), np.asarray(sorted(opted_out), dtype=str))
+    return replace(dataset, interactions=kept), {
+        "n_opted_out_users": int(known.sum()),
+        "n_opted_out_interactions": int(before - kept.n_interactions),
+    }
 
 
 def _register(registry: Registry, results: list[ModelResult], parent: str | None) -> list[ModelResult]:

@@ -19,6 +19,7 @@ __all__ = [
     "EvaluationConfig",
     "ExperimentConfig",
     "CategoryShareMitigation",
+    "ConsentConfig",
     "FairnessConfig",
     "GateConfig",
     "ModelCardConfig",
@@ -510,6 +511,19 @@ class GateConfig(Section):
         return self
 
 
+class ConsentConfig(Section):
+    """Users' choices about the use of their data, honoured in training."""
+
+    store: Path | None = Field(
+        None, description="the service's consent database; opted-out users' interactions are not used"
+    )
+
+    @field_validator("store")
+    @classmethod
+    def _resolve(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return None if value is None else _resolve_path(value, info)
+
+
 class ModelCardConfig(Section):
     """Text of the model card that only a person can write."""
 
@@ -532,6 +546,7 @@ class ExperimentConfig(Section):
     tracking: TrackingConfig = TrackingConfig()
     gate: GateConfig = GateConfig()
     card: ModelCardConfig = ModelCardConfig()
+    consent: ConsentConfig = ConsentConfig()
 
     @field_validator("models")
     @classmethod

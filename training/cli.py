@@ -9,6 +9,8 @@
     A parent run id gates each of its candidates and passes when one of them does.
 ``fairrec promote --model NAME --version N``
     move @champion to a version whose gate result is a pass (exit 1 if refused).
+``fairrec serve (--model models:/NAME@champion | --config CONFIG) [--host] [--port] ...``
+    the HTTP service; refuses (exit 2) a version whose gate result is not a pass.
 
 Exit status of run/validate: 0 success, 2 bad input (config, data, parameters) or tracking failure.
 The environment is read here, explicitly, and nowhere in the library:
@@ -85,6 +87,23 @@ def _parser() -> argparse.ArgumentParser:
     promote.add_argument("--model", required=True, help="registered model name")
     promote.add_argument("--version", required=True, help="model version number")
     promote.add_argument("--tracking-uri", default=None, help="MLflow tracking URI")
+
+    srv = sub.add_parser("serve", help="serve the champion's recommendations and explanations over HTTP")
+    model = srv.add_mutually_exclusive_group(required=True)
+    model.add_argument("--model", help="models:/NAME@ALIAS or models:/NAME/VERSION (or a bundle directory "
+                       "with --allow-unregistered)")
+    model.add_argument("--config", type=Path, help="serve models:/<its gate.registered_model>@champion")
+    srv.add_argument("--host", default="127.0.0.1")
+    srv.add_argument("--port", type=int, default=8000)
+    srv.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (registry of the model)")
+    srv.add_argument("--consent", type=Path, default=Path("consent.sqlite"), help="consent store (SQLite)")
+    srv.add_argument("--audit", type=Path, default=Path("audit.jsonl"),
+                     help="audit log: .jsonl, or .sqlite/.db for an SQLite table")
+    srv.add_argument("--reload-interval", type=float, default=None,
+                     help="seconds between checks of the alias for a new version (default: only POST /admin/reload)")
+    srv.add_argument("--k-max", type=int, default=100, help="largest list a client may ask for")
+    srv.add_argument("--allow-unregistered", action="store_true",
+                     help="serve a local bundle directory, which has no gate result (development only)")
     return p
 
 
@@ -258,6 +277,33 @@ def _cmd_promote(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from recsys.serving import ServeSettings, serve
+
+    config_uri = None
+    model = args.model
+    if args.config is not None:
+        from training._config import load_config
+
+        cfg = load_config(args.config, [])
+        model = f"models:/{cfg.gate.registered_model or cfg.name}@champion"
+        config_uri = cfg.tracking.uri
+    uri = _tracking_uri(args.tracking_uri, config_uri, env)
+    try:
+        settings = ServeSettings(
+            model=model, tracking_uri=uri, allow_unregistered=args.allow_unregistered,
+            consent_path=args.consent, audit_path=args.audit, host=args.host, port=args.port,
+            k_max=args.k_max, reload_interval=args.reload_interval,
+            admin_token=env.get("FAIRREC_ADMIN_TOKEN") or None,
+        )
+    except (TypeError, ValueError) as exc:
+        raise FairrecError(f"serve: {exc}") from exc
+    print(f"loading {model} (tracking at {uri}); a version whose gate result is not a pass is refused",
+          file=sys.stderr)
+    serve(settings)  # checks the gate tags and loads the bundle before it binds the port
+    return 0
+
+
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     """Entry point of the ``fairrec`` console script; returns the exit status."""
     args = _parser().parse_args(argv)
@@ -270,6 +316,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             return _cmd_gate(args, env)
         if args.command == "promote":
             return _cmd_promote(args, env)
+        if args.command == "serve":
+            return _cmd_serve(args, env)
         return _cmd_run(args, env)
     except FairrecError as exc:
         print(f"error: {exc}", file=sys.stderr)

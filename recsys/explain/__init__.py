@@ -7,8 +7,12 @@
   :class:`FactorSimilarityExplainer` (a labelled proxy, the only one for BPR).
   Popularity, and users without history, get the honest "popularity" explanation.
 * Feature explanations (:mod:`recsys.explain._features`) for the two-stage ranker:
-  :class:`FeatureShapExplainer`, :class:`FeatureLimeExplainer`, plus
-  :func:`protected_reliance` and :func:`detect_proxies`.
+  :class:`FeatureShapExplainer`, :class:`FeatureLimeExplainer` and
+  :func:`feature_deletion_score_fn`, through the model that ranks each pair
+  (a fairlearn mitigator's mixture as its weight-averaged log-odds).
+* Protected reliance (:mod:`recsys.explain._reliance`): :func:`protected_reliance`,
+  with proxies found by :func:`detect_proxies` (pair features) and
+  :func:`detect_item_proxies` (history items).
 * Texts (:mod:`recsys.explain._text`) that never mention a user attribute.
 
 Optional abilities are protocols: a model that implements :class:`ScoresHistory`
@@ -19,9 +23,8 @@ from recsys.explain._features import (
     FeatureLimeExplainer,
     FeatureShapExplainer,
     classifier_shap_values,
-    detect_proxies,
+    feature_deletion_score_fn,
     pair_features,
-    protected_reliance,
 )
 from recsys.explain._history import (
     Explanation,
@@ -34,6 +37,11 @@ from recsys.explain._history import (
     ScoresHistory,
     deletion_score_fn,
     history_scorer,
+)
+from recsys.explain._reliance import (
+    detect_item_proxies,
+    detect_proxies,
+    protected_reliance,
 )
 from recsys.explain._text import (
     POPULAR_TEXT,
@@ -58,8 +66,10 @@ __all__ = [
     "ScoresHistory",
     "classifier_shap_values",
     "deletion_score_fn",
+    "detect_item_proxies",
     "detect_proxies",
     "explanation_text",
+    "feature_deletion_score_fn",
     "feature_text",
     "history_scorer",
     "history_text",

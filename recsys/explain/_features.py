@@ -1,8 +1,20 @@
 """Explanations of feature-based models (:class:`~recsys.mitigation.TwoStageRanker`).
 
 The two-stage ranker scores each (user, candidate item) pair with a scikit-learn
-classifier over ``feature_names_``. Its unconstrained classifier
-``classifier_`` is explained in log-odds (``decision_function``):
+classifier over ``feature_names_``. Each pair is explained through the model
+that ranks it, in log-odds (``decision_function``):
+
+* pairs ranked by ``classifier_`` (all of them without a constraint): its
+  log-odds, a monotone transform of the ranking probability;
+* pairs ranked by a ``GridSearch`` mitigator: its best predictor's log-odds
+  (again monotone in the ranking score);
+* pairs ranked by an ``ExponentiatedGradient`` mitigator, a randomized mixture
+  of hard classifiers: the weight-averaged log-odds of its predictors, see
+  :func:`_mixture_terms`. The ranking score is the mixture's expected vote, a
+  step function no fast SHAP explainer takes; the explained output is its
+  smooth stand-in and ``extra["ranking_score_differs"]`` says so.
+
+On that output:
 
 * SHAP with the fast explainer of the classifier family:
   ``shap.LinearExplainer`` for the ``StandardScaler`` + ``LogisticRegression``
@@ -11,29 +23,26 @@ classifier over ``feature_names_``. Its unconstrained classifier
   exact for the trees) for ``HistGradientBoostingClassifier``.
 * LIME with ``lime.lime_tabular.LimeTabularExplainer`` in regression mode on the
   same log-odds, so that SHAP and LIME explain the same output.
-
-With a fairness constraint the ranking score is the mitigator's (a randomized
-ensemble); these explainers still explain ``classifier_`` and say so in
-``extra["ranking_score_differs"]``.
-
-Also here: :func:`protected_reliance` (how much attribution mass sits on
-sensitive features and their proxies) and :func:`detect_proxies`.
+* :func:`feature_deletion_score_fn` for the deletion test: a removed feature
+  takes the background's values (the interventional removal linear SHAP values
+  are defined by), the output averaged over the background rows.
 """
 
 from __future__ import annotations
 
 import numbers
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from scipy.stats import rankdata
+from fairlearn.reductions import ExponentiatedGradient
+from sklearn.dummy import DummyClassifier
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
 from recsys.errors import NotFittedError
-from recsys.explain._history import Explanation
+from recsys.explain._history import Explanation, ScoreFn, _popularity_explanations
 from recsys.mitigation import TwoStageRanker
 from recsys.models import check_fitted
 
@@ -41,9 +50,8 @@ __all__ = [
     "FeatureLimeExplainer",
     "FeatureShapExplainer",
     "classifier_shap_values",
-    "detect_proxies",
+    "feature_deletion_score_fn",
     "pair_features",
-    "protected_reliance",
 ]
 
 
@@ -53,7 +61,7 @@ def pair_features(
     """Users, items and features ``[n_pairs, n_features]`` of the users' candidate pairs.
 
     The candidates and features are those ``model.recommend`` scores (the first
-    stage's top ``n_candidates``), built with the ranker's own feature code.
+    stage's top ``n_candidates``): :meth:`TwoStageRanker.candidate_features`.
 
     Examples
     --------
@@ -67,18 +75,8 @@ def pair_features(
     (True, {0, 1})
     """
     check_fitted(model, "feature_names_")
-    users = np.asarray(users, dtype=np.int64).reshape(-1)
-    bad = users[(users < 0) | (users >= model.n_users_)]
-    if bad.size:
-        raise ValueError(
-            f"users: expected indices in [0, {model.n_users_}), got {bad[:5].tolist()}"
-        )
-    ids, first_scores = model.first_stage_.recommend(
-        users, min(model.n_candidates, model.n_items_), exclude_seen=exclude_seen
-    )
-    # the ranker builds pair features privately; reusing that code keeps the
-    # explained features identical to the ones it ranks with
-    return model._features(users, ids, first_scores, model._serving_stats)
+    return model.candidate_features(np.asarray(users, dtype=np.int64).reshape(-1),
+                                    exclude_seen=exclude_seen)
 
 
 def _split_linear(classifier: Any) -> tuple[Any, LogisticRegression] | None:
@@ -147,8 +145,75 @@ def classifier_shap_values(
     )
 
 
+# ------------------------------------------------------- the explained output
+class _Output:
+    """``sum_t w_t * log-odds_t(F)`` over (weight, classifier) terms; 0 without terms."""
+
+    def __init__(self, terms: list[tuple[float, Any]], describes: str, differs: bool) -> None:
+        self.terms = terms
+        self.describes = describes
+        self.ranking_score_differs = differs
+
+    def decision(self, F: np.ndarray) -> np.ndarray:
+        out = np.zeros(F.shape[0])
+        for weight, classifier in self.terms:
+            out += weight * _decision(classifier, F)
+        return out
+
+    def shap(self, F: np.ndarray, background: np.ndarray) -> tuple[np.ndarray, float]:
+        # SHAP values are linear in the model: those of a weighted sum of
+        # classifiers are the weighted sum of each classifier's (exactly)
+        values, base = np.zeros(F.shape), 0.0
+        for weight, classifier in self.terms:
+            v, b = classifier_shap_values(classifier, F, background=background)
+            values += weight * v
+            base += weight * b
+        return values, base
+
+
+def _mixture_terms(mitigator: ExponentiatedGradient) -> list[tuple[float, Any]]:
+    """(weight, predictor) of an ExponentiatedGradient result, constant predictors left out.
+
+    ``ExponentiatedGradient`` returns a randomized classifier: predictor ``t`` (a
+    hard 0/1 classifier) is drawn with probability ``weights_[t]``, and the
+    ranker scores a pair by the expected vote ``sum_t w_t [h_t(x) = 1]``. A vote
+    is a step function of the features, which neither SHAP's linear nor its
+    tree explainer takes, so the mixture is explained through the
+    weight-averaged log-odds ``sum_t w_t f_t(x)`` of the same predictors
+    (``h_t(x) = [f_t(x) > 0]``): by linearity its SHAP values are exactly the
+    weight-averaged SHAP values of the predictors. This is a stand-in that
+    agrees with the expected vote on which predictors push a pair up or down,
+    not the ranking score itself. Constant predictors (fairlearn's
+    ``DummyClassifier``, fitted when a step's relabelled targets were all equal)
+    add the same vote to every pair, have no log-odds and would get zero
+    attributions: they are left out.
+    """
+    return [
+        (float(weight), mitigator.predictors_[t])
+        for t, weight in mitigator.weights_.items()
+        if weight > 0 and not isinstance(mitigator.predictors_[t], DummyClassifier)
+    ]
+
+
+def _outputs(model: TwoStageRanker) -> dict[bool, _Output]:
+    """The explained output of unmitigated (False) and mitigated (True) pairs."""
+    outputs = {False: _Output([(1.0, model.classifier_)], "classifier_", False)}
+    mitigator = model.mitigator_
+    if isinstance(mitigator, ExponentiatedGradient):
+        terms = _mixture_terms(mitigator)
+        outputs[True] = _Output(
+            terms, f"mitigator_ (weight-averaged log-odds of {len(terms)} predictors)", True
+        )
+    elif mitigator is not None:  # GridSearch: one deterministic predictor ranks
+        best = mitigator.predictors_[mitigator.best_idx_]
+        terms = [] if isinstance(best, DummyClassifier) else [(1.0, best)]
+        outputs[True] = _Output(terms, "mitigator_ (best GridSearch predictor)", False)
+    return outputs
+
+
+# ------------------------------------------------------------------ explainers
 class _FeatureExplainer:
-    """Shared plumbing: background sample, candidate pairs, Explanation objects."""
+    """Shared plumbing: background sample, candidate pairs, outputs, fallbacks."""
 
     model: TwoStageRanker
     n_background: int
@@ -167,11 +232,16 @@ class _FeatureExplainer:
                 f"(feature_names_), got shape {bg.shape}"
             )
         self.background_ = bg
+        self.outputs_ = _outputs(self.model)
         return self
 
     def _sample_background(self) -> np.ndarray:
         check_fitted(self.model)
-        if not isinstance(self.n_background, numbers.Integral) or self.n_background < 1:
+        if (
+            isinstance(self.n_background, bool)
+            or not isinstance(self.n_background, numbers.Integral)
+            or self.n_background < 1
+        ):
             raise ValueError(
                 f"n_background: expected a positive integer, got {self.n_background!r}"
             )
@@ -183,37 +253,130 @@ class _FeatureExplainer:
             F = F[np.sort(rng.choice(F.shape[0], int(self.n_background), replace=False))]
         return F
 
-    def _pairs(
-        self, user: int, items: Sequence[int] | np.ndarray | None
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def _check_explainer_fitted(self, method: str) -> None:
         if not hasattr(self, "background_"):
             raise NotFittedError(
-                f"This {type(self).__name__} is not fitted yet: call fit() before explain()."
+                f"This {type(self).__name__} is not fitted yet: call fit() before {method}()."
             )
-        _, candidates, F = pair_features(self.model, [user])
-        if items is None:
-            return candidates, F
+
+    def output(self, F: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """The explained log-odds of pairs with features ``F`` and items ``items``."""
+        self._check_explainer_fitted("output")
+        F, mitigated = self._check_pairs(F, items)
+        out = np.zeros(F.shape[0])
+        for flag, output in self.outputs_.items():
+            if (rows := mitigated == flag).any():
+                out[rows] = output.decision(F[rows])
+        return out
+
+    def _check_pairs(self, F: np.ndarray, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        F = np.asarray(F, dtype=np.float64)
         items = np.asarray(items, dtype=np.int64).reshape(-1)
-        missing = items[~np.isin(items, candidates)]
-        if missing.size:
+        n_features = len(self.model.feature_names_)
+        if F.ndim != 2 or F.shape[1] != n_features:
+            raise ValueError(
+                f"F: expected a 2-D array with {n_features} columns (feature_names_), "
+                f"got shape {F.shape}"
+            )
+        if items.shape != (F.shape[0],):
+            raise ValueError(
+                f"items: expected one item per row of F ({F.shape[0]}), got {items.size}"
+            )
+        return F, self.model.scored_by_mitigator(items)
+
+    def _requested_pairs(
+        self, users: np.ndarray, ids: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Users, items and features of the valid pairs ``(users[r], ids[r, c])``, row-major."""
+        n_items = self.model.n_items_
+        cu, ci, F = pair_features(self.model, users)
+        valid = ids >= 0
+        ru = np.broadcast_to(users[:, None], ids.shape)[valid]
+        ri = ids[valid]
+        keys = cu * n_items + ci
+        order = np.argsort(keys, kind="stable")
+        wanted = ru * n_items + ri
+        pos = np.minimum(np.searchsorted(keys[order], wanted), max(keys.size - 1, 0))
+        found = keys[order][pos] == wanted if keys.size else np.zeros(wanted.shape, dtype=bool)
+        if not found.all():
+            user = int(ru[~found][0])
+            missing = ri[(ru == user) & ~found]
             raise ValueError(
                 f"items: {missing[:5].tolist()} are not among user {user}'s candidates; "
                 "only candidate pairs have features"
             )
-        rows = np.array([np.flatnonzero(candidates == i)[0] for i in items], dtype=np.int64)
-        return items, F[rows]
+        return ru, ri, F[order[pos]]
 
-    def _extra(self) -> dict[str, Any]:
+    def explain(
+        self, user: int, items: Sequence[int] | np.ndarray | None = None
+    ) -> list[Explanation]:
+        """One explanation per candidate item of ``user`` (or per item of ``items``)."""
+        self._check_explainer_fitted("explain")
+        if items is None:
+            _, items, _ = pair_features(self.model, [user])
+        ids = np.asarray(items, dtype=np.int64).reshape(1, -1)
+        return self.explain_rankings(np.array([user]), ids)[0]
+
+    def explain_rankings(
+        self, users: Sequence[int] | np.ndarray, ids: np.ndarray
+    ) -> list[list[Explanation]]:
+        """Explain every listed item; ``ids`` as ``recommend`` returns them (-1 = padding).
+
+        Users without training interactions were given the popularity ranking,
+        not a ranking of candidate pairs: their items get the honest
+        "popularity" explanation.
+        """
+        self._check_explainer_fitted("explain_rankings")
+        users = np.asarray(users, dtype=np.int64).reshape(-1)
+        ids = np.asarray(ids, dtype=np.int64)
+        if ids.ndim != 2 or ids.shape[0] != users.size:
+            raise ValueError(
+                f"ids: expected shape ({users.size}, k) (one row per user), got {ids.shape}"
+            )
+        warm = self.model.personalised(users)
+        out: list[list[Explanation]] = [[] for _ in range(users.size)]
+        for r in np.flatnonzero(~warm):
+            row = ids[r][ids[r] >= 0]
+            out[r] = _popularity_explanations(
+                self.model, int(users[r]), row, "no history (cold user): popularity ranking"
+            )
+        rows = np.flatnonzero(warm)
+        if rows.size:
+            u, i, F = self._requested_pairs(users[rows], ids[rows])
+            explained = self._explain_pairs(u, i, F)
+            start = 0
+            for r in rows:
+                n = int((ids[r] >= 0).sum())
+                out[r] = explained[start : start + n]
+                start += n
+        return out
+
+    def _extra(self, mitigated: bool, values: np.ndarray) -> dict[str, Any]:
+        output = self.outputs_[mitigated]
+        values = values.copy()
+        values.setflags(write=False)
         return {
             "space": "features",
             "output": "log-odds",
-            "explains": "classifier_",
-            "ranking_score_differs": self.model.mitigator_ is not None,
+            "explains": output.describes,
+            "ranking_score_differs": output.ranking_score_differs,
+            "mitigated": mitigated,
+            "feature_values": values,
         }
+
+    def _explain_pairs(
+        self, users: np.ndarray, items: np.ndarray, F: np.ndarray
+    ) -> list[Explanation]:
+        raise NotImplementedError
 
 
 class FeatureShapExplainer(_FeatureExplainer):
-    """SHAP values of a :class:`TwoStageRanker`'s pair classifier, per (user, item) pair.
+    """SHAP values of a :class:`TwoStageRanker`'s ranking model, per (user, item) pair.
+
+    Each pair is explained through the model that ranks it (see the module
+    docstring); ``extra["explains"]`` names it, ``extra["feature_values"]``
+    holds the pair's features and ``extra["exact"]`` is True (the fast
+    explainers are exact for their model family).
 
     Parameters
     ----------
@@ -244,21 +407,25 @@ class FeatureShapExplainer(_FeatureExplainer):
         self.n_background = n_background
         self.random_state = random_state
 
-    def shap_values(self, F: np.ndarray) -> tuple[np.ndarray, float]:
-        """SHAP values ``[n, n_features]`` and base value for pair features ``F``."""
-        if not hasattr(self, "background_"):
-            raise NotFittedError(
-                f"This {type(self).__name__} is not fitted yet: call fit() before shap_values()."
-            )
-        return classifier_shap_values(self.model.classifier_, F, background=self.background_)
+    def shap_values(self, F: np.ndarray, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """SHAP values ``[n, n_features]`` and base values ``[n]`` of pairs ``(F, items)``.
 
-    def explain(
-        self, user: int, items: Sequence[int] | np.ndarray | None = None
+        ``values.sum(1) + base == output(F, items)``.
+        """
+        self._check_explainer_fitted("shap_values")
+        F, mitigated = self._check_pairs(F, items)
+        values, base = np.zeros(F.shape), np.zeros(F.shape[0])
+        for flag, output in self.outputs_.items():
+            if (rows := mitigated == flag).any():
+                values[rows], base[rows] = output.shap(F[rows], self.background_)
+        return values, base
+
+    def _explain_pairs(
+        self, users: np.ndarray, items: np.ndarray, F: np.ndarray
     ) -> list[Explanation]:
-        """One explanation per candidate item of ``user`` (or per item of ``items``)."""
-        items, F = self._pairs(user, items)
-        values, base = self.shap_values(F)
-        scores = _decision(self.model.classifier_, F)
+        values, base = self.shap_values(F, items)
+        scores = self.output(F, items)
+        mitigated = self.model.scored_by_mitigator(items)
         names = tuple(self.model.feature_names_)
         return [
             Explanation(
@@ -267,16 +434,16 @@ class FeatureShapExplainer(_FeatureExplainer):
                 method="shap",
                 features=names,
                 weights=values[k],
-                base_value=base,
+                base_value=base[k],
                 score=scores[k],
-                extra={**self._extra(), "exact": True},
+                extra={**self._extra(bool(mitigated[k]), F[k]), "exact": True},
             )
-            for k, item in enumerate(items)
+            for k, (user, item) in enumerate(zip(users, items))
         ]
 
 
 class FeatureLimeExplainer(_FeatureExplainer):
-    """LIME (``LimeTabularExplainer``, regression on the log-odds) per (user, item) pair.
+    """LIME (``LimeTabularExplainer``, regression on the explained log-odds) per pair.
 
     ``extra["r2"]`` is the surrogate's weighted R² on its neighbourhood.
 
@@ -315,13 +482,17 @@ class FeatureLimeExplainer(_FeatureExplainer):
         self.n_background = n_background
         self.random_state = random_state
 
-    def explain(
-        self, user: int, items: Sequence[int] | np.ndarray | None = None
+    def _explain_pairs(
+        self, users: np.ndarray, items: np.ndarray, F: np.ndarray
     ) -> list[Explanation]:
-        """One explanation per candidate item of ``user`` (or per item of ``items``)."""
         from lime.lime_tabular import LimeTabularExplainer  # lazily, like shap
 
-        items, F = self._pairs(user, items)
+        if (
+            isinstance(self.n_samples, bool)
+            or not isinstance(self.n_samples, numbers.Integral)
+            or self.n_samples < 2
+        ):
+            raise ValueError(f"n_samples: expected an integer >= 2, got {self.n_samples!r}")
         names = list(self.model.feature_names_)
         lime = LimeTabularExplainer(
             self.background_,
@@ -329,14 +500,13 @@ class FeatureLimeExplainer(_FeatureExplainer):
             feature_names=names,
             random_state=self.random_state,
         )
-        classifier = self.model.classifier_
+        mitigated = self.model.scored_by_mitigator(items)
+        scores = self.output(F, items)
         out = []
-        for k, item in enumerate(items):
+        for k, (user, item) in enumerate(zip(users, items)):
+            output = self.outputs_[bool(mitigated[k])]
             exp = lime.explain_instance(
-                F[k],
-                lambda rows: _decision(classifier, rows),
-                num_features=len(names),
-                num_samples=int(self.n_samples),
+                F[k], output.decision, num_features=len(names), num_samples=int(self.n_samples)
             )
             weights = np.zeros(len(names))
             for j, w in exp.local_exp[1]:
@@ -349,96 +519,72 @@ class FeatureLimeExplainer(_FeatureExplainer):
                     features=tuple(names),
                     weights=weights,
                     base_value=float(exp.intercept[1]),
-                    score=float(_decision(classifier, F[k : k + 1])[0]),
-                    extra={**self._extra(), "exact": False, "r2": float(exp.score)},
+                    score=scores[k],
+                    extra={
+                        **self._extra(bool(mitigated[k]), F[k]),
+                        "exact": False,
+                        "r2": float(exp.score),
+                    },
                 )
             )
         return out
 
 
-# ------------------------------------------------------------ fairness checks
-def protected_reliance(
-    shap_values: np.ndarray,
-    feature_names: Sequence[str],
-    sensitive_features: Collection[str],
-    proxy_features: Collection[str] = (),
-) -> float:
-    """Share of the absolute SHAP mass on sensitive features and their proxies.
+def feature_deletion_score_fn(
+    explainer: _FeatureExplainer, explanations: Sequence[Explanation]
+) -> ScoreFn:
+    """A ``score_fn(user, item, removed_sets) -> scores`` for deletion fidelity of feature explanations.
 
-    ``sum |phi[:, protected]| / sum |phi|`` pooled over all rows, in ``[0, 1]``;
-    0 when every attribution is 0. Names must match ``feature_names`` exactly
-    (for a :class:`TwoStageRanker` the one-hot sensitive features are named
-    ``sensitive=<group>``).
+    For each set of removed feature names, the pair's explained output with
+    those features taking the background's values, averaged over the
+    background rows (the interventional removal that linear SHAP values are
+    defined by: removing feature ``j`` lowers a linear output by exactly its
+    SHAP value). The pairs' features come from the explanations'
+    ``extra["feature_values"]``.
 
     Examples
     --------
-    >>> protected_reliance(np.array([[0.3, -0.1], [0.3, 0.3]]), ["gender", "pop"], {"gender"})
-    0.6
+    >>> import scipy.sparse as sp
+    >>> from recsys.models import Popularity
+    >>> rng = np.random.default_rng(0)
+    >>> X = sp.csr_matrix((rng.random((40, 12)) < 0.4).astype(np.float32))
+    >>> shap = FeatureShapExplainer(TwoStageRanker(Popularity(), n_candidates=5).fit(X)).fit()
+    >>> e = shap.explain(0)[0]
+    >>> fn = feature_deletion_score_fn(shap, [e])
+    >>> full, without = fn(0, e.item, [[], ["item_log_popularity"]])
+    >>> j = e.features.index("item_log_popularity")
+    >>> bool(np.isclose(full - without, e.weights[j]))  # linear: the drop is the SHAP value
+    True
     """
-    values = np.abs(np.asarray(shap_values, dtype=np.float64))
-    if values.ndim == 1:
-        values = values[None, :]
-    names = [str(n) for n in feature_names]
-    if values.ndim != 2 or values.shape[1] != len(names):
-        raise ValueError(
-            f"shap_values: expected shape (n, {len(names)}) (one column per feature name), "
-            f"got {np.shape(shap_values)}"
-        )
-    protected = np.isin(names, [str(n) for n in set(sensitive_features) | set(proxy_features)])
-    total = values.sum()
-    if total == 0:
-        return 0.0
-    return float(values[:, protected].sum() / total)
+    explainer._check_explainer_fitted("feature_deletion_score_fn")
+    names = list(explainer.model.feature_names_)
+    column = {name: j for j, name in enumerate(names)}
+    pairs: dict[tuple[int, int], np.ndarray] = {}
+    for e in explanations:
+        if e.extra.get("space") != "features" or "feature_values" not in e.extra:
+            raise ValueError(
+                "explanations: expected feature explanations of this explainer's model "
+                f"(extra['feature_values']), got a {e.extra.get('space', 'history')!r} "
+                f"explanation of user {e.user}, item {e.item}"
+            )
+        pairs[(e.user, e.item)] = np.asarray(e.extra["feature_values"], dtype=np.float64)
+    background = explainer.background_
 
+    def score_fn(user: int, item: int, removed_sets: Sequence[Sequence[str]]) -> np.ndarray:
+        try:
+            x = pairs[(int(user), int(item))]
+        except KeyError:
+            raise ValueError(
+                f"user, item: ({user}, {item}) is not among the explained pairs"
+            ) from None
+        blocks = []
+        for removed in removed_sets:
+            rows = np.broadcast_to(x, background.shape).copy()
+            cols = [column[str(name)] for name in removed]
+            rows[:, cols] = background[:, cols]
+            blocks.append(rows)
+        F = np.vstack(blocks)
+        scores = explainer.output(F, np.full(F.shape[0], int(item)))
+        return scores.reshape(len(removed_sets), background.shape[0]).mean(axis=1)
 
-def detect_proxies(
-    X_features: np.ndarray,
-    sensitive_labels: np.ndarray,
-    feature_names: Sequence[str],
-    threshold: float = 0.6,
-) -> set[str]:
-    """Features that on their own predict the sensitive attribute (univariate AUC).
-
-    For each feature and each group ``g``, the ROC AUC of the feature as a score
-    for "the row belongs to ``g``", taken direction-free as ``max(AUC, 1 - AUC)``
-    (in ``[0.5, 1]``); a feature is a proxy when its best group reaches
-    ``threshold``. AUC is used rather than mutual information because it is
-    scale-free, needs no binning and its threshold reads the same for every
-    feature. It only sees monotone, one-feature relations: combinations of
-    features that jointly reveal the attribute are not detected. The sensitive
-    features themselves are returned too when they are among the columns.
-
-    Examples
-    --------
-    >>> X = np.array([[1.0, 0.3], [0.9, 0.1], [0.1, 0.2], [0.0, 0.4]])
-    >>> sorted(detect_proxies(X, np.array(["F", "F", "M", "M"]), ["a", "b"], threshold=0.9))
-    ['a']
-    """
-    X = np.asarray(X_features, dtype=np.float64)
-    labels = np.asarray(sensitive_labels)
-    names = [str(n) for n in feature_names]
-    if X.ndim != 2 or X.shape[1] != len(names):
-        raise ValueError(
-            f"X_features: expected shape (n, {len(names)}) (one column per feature name), "
-            f"got {X.shape}"
-        )
-    if labels.shape != (X.shape[0],):
-        raise ValueError(
-            f"sensitive_labels: expected one label per row (shape ({X.shape[0]},)), "
-            f"got {labels.shape}"
-        )
-    if not 0.5 <= threshold <= 1.0:
-        raise ValueError(f"threshold: expected a number in [0.5, 1], got {threshold!r}")
-    groups = np.unique(labels)
-    if groups.size < 2:
-        raise ValueError(f"sensitive_labels: expected at least two groups, got {groups.tolist()}")
-    # rank-sum (Mann-Whitney) form of the AUC, all columns at once; ties get
-    # average ranks, as in sklearn's roc_auc_score
-    ranks = rankdata(X, axis=0)
-    best = np.full(X.shape[1], 0.5)
-    for g in groups:
-        positive = labels == g
-        n_pos, n_neg = int(positive.sum()), int((~positive).sum())
-        auc = (ranks[positive].sum(axis=0) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
-        best = np.maximum(best, np.maximum(auc, 1.0 - auc))
-    return {name for name, score in zip(names, best) if score >= threshold}
+    return score_fn

@@ -86,10 +86,10 @@ def feature_text(
 ) -> str:
     """"Recommended because <phrase> and <phrase>" from the top positive features.
 
-    Only features with a phrase in ``phrases`` are shown; features in
-    ``excluded`` (pass the sensitive features and their proxies) and any
-    ``sensitive=...`` feature are never shown. Without a showable feature the
-    text is :data:`SIMILAR_TASTES_TEXT`.
+    Only features with a phrase in ``phrases`` are shown, each phrase once;
+    features in ``excluded`` (pass the sensitive features and their proxies)
+    and any ``sensitive=...`` feature are never shown. Without a showable
+    feature the text is :data:`SIMILAR_TASTES_TEXT`.
 
     Examples
     --------
@@ -110,6 +110,8 @@ def feature_text(
     for j in _positive_order(np.asarray(weights)):
         name = str(features[j])
         if name in hidden or name.startswith(_SENSITIVE_PREFIX) or name not in phrases:
+            continue
+        if phrases[name] in shown:  # two features worded alike say one thing
             continue
         shown.append(phrases[name])
         if len(shown) == max_features:

@@ -8,9 +8,8 @@ task under a group-fairness constraint across user groups.
 
 from __future__ import annotations
 
-import warnings
-
 import numbers
+import warnings
 from typing import Any, Literal
 
 import numpy as np
@@ -31,7 +30,12 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_scalar
 
 from recsys.errors import DataError
-from recsys.models._base import Recommender, UnknownUsers, check_fitted, check_user_items
+from recsys.models._base import (
+    Recommender,
+    UnknownUsers,
+    check_fitted,
+    check_user_items,
+)
 
 __all__ = ["TwoStageRanker"]
 
@@ -389,13 +393,71 @@ class TwoStageRanker(Recommender):
         return u, i, np.hstack(blocks)
 
     # ------------------------------------------------------------- predicting
+    def candidate_features(
+        self, users: np.ndarray | list[int], *, exclude_seen: bool = True
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Users, items and features ``[n_pairs, len(feature_names_)]`` of candidate pairs.
+
+        The pairs ``recommend`` ranks for ``users`` (each user's valid first-stage
+        candidates, in first-stage order, users in the given order), with the
+        features the classifiers score. Users without training interactions get
+        the popularity ranking from ``recommend``, not a ranking of these pairs.
+
+        Examples
+        --------
+        >>> from recsys.models import Popularity
+        >>> rng = np.random.default_rng(0)
+        >>> X = sp.csr_matrix((rng.random((40, 12)) < 0.4).astype(np.float32))
+        >>> model = TwoStageRanker(Popularity(), n_candidates=5).fit(X)
+        >>> u, i, F = model.candidate_features([0, 1])
+        >>> F.shape[1] == len(model.feature_names_), sorted(set(u.tolist()))
+        (True, [0, 1])
+        """
+        check_fitted(self)
+        users = np.asarray(users)
+        if users.size == 0:
+            users = users.astype(np.int64)
+        if users.ndim != 1 or not np.issubdtype(users.dtype, np.integer):
+            raise ValueError(
+                f"users: expected a 1-D array of integer user indices, got dtype {users.dtype} "
+                f"and shape {users.shape}"
+            )
+        bad = users[(users < 0) | (users >= self.n_users_)]
+        if bad.size:
+            raise ValueError(
+                f"users: expected indices in [0, {self.n_users_}), got {bad[:5].tolist()}"
+            )
+        ids, first_scores = self.first_stage_.recommend(
+            users, min(self.n_candidates, self.n_items_), exclude_seen=exclude_seen
+        )
+        return self._features(users.astype(np.int64), ids, first_scores, self._serving_stats)
+
+    def scored_by_mitigator(self, items: np.ndarray | list[int]) -> np.ndarray:
+        """True for the pairs (given by their items) whose ranking score is ``mitigator_``'s.
+
+        All pairs with a constraint, only those of protected items with
+        ``protected_items``; none without a constraint (``classifier_`` scores them).
+
+        Examples
+        --------
+        >>> from recsys.models import Popularity
+        >>> X = sp.csr_matrix(np.eye(4, dtype=np.float32) + np.eye(4, k=1, dtype=np.float32))
+        >>> TwoStageRanker(Popularity(), n_candidates=3).fit(X).scored_by_mitigator([0, 2]).tolist()
+        [False, False]
+        """
+        check_fitted(self)
+        items = np.asarray(items, dtype=np.int64)
+        if self.mitigator_ is None:
+            return np.zeros(items.shape, dtype=bool)
+        return self._constrained(items)
+
     def _pair_scores(self, F: np.ndarray, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Ranking score and unconstrained probability of each pair."""
         unconstrained = _positive_proba(self.classifier_, F)
         if self.mitigator_ is None:
             return unconstrained, unconstrained
         score = unconstrained.copy()
-        mask = self._constrained(items)
+        mask = self.scored_by_mitigator(items)
         if mask.any():
             score[mask] = self._mitigator_proba(F[mask])
         return score, unconstrained

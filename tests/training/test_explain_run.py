@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from matplotlib.image import imread
 
+from recsys.explain import HistoryShapExplainer, detect_item_proxies
+from recsys.models import load_model
 from training.cli import main
 
 CONFIG = {
@@ -20,6 +24,7 @@ CONFIG = {
         {"name": "bpr", "type": "bpr", "params": {"factors": 4, "iterations": 5}},
     ],
     "evaluation": {"k": 5},
+    "fairness": {"sensitive": ["gender", "age_group"]},
     "explain": {"n_users": 8, "lime_samples": 60},
 }
 
@@ -56,10 +61,47 @@ def test_ease_explanations_are_scored_and_written(out: Path) -> None:
 def test_popularity_explains_itself_and_bpr_is_not_given_invented_reasons(out: Path) -> None:
     pop = pd.read_parquet(out / "pop" / "explanations.parquet")
     assert set(pop["text"]) == {"Popular with many users"}
+    assert _metrics(out, "pop")["explain.protected_reliance"] == 0.0  # no user input at all
     assert not (out / "bpr" / "explanations.parquet").exists()
     assert not any(k.startswith("explain.") for k in _metrics(out, "bpr"))
     report = json.loads((out / "bpr" / "fairness_report.json").read_text())
     assert report["explanations"].startswith("not explained: ")
+    assert "no function maps a history to a score" in report["explanations"]
+
+
+def test_shap_summary_plot_only_where_there_are_shap_values(out: Path) -> None:
+    png = out / "ease" / "plots" / "shap_summary.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert imread(png).shape[0] > 100
+    assert (out / "ease" / "plots" / "group_ndcg.png").exists()
+    # popularity has explanations but no SHAP values; BPR has no explanations
+    assert not (out / "pop" / "plots" / "shap_summary.png").exists()
+    assert not (out / "bpr" / "plots" / "shap_summary.png").exists()
+
+
+def test_history_reliance_is_the_shap_mass_on_proxy_items(out: Path) -> None:
+    # recomputed from the run's files: the saved model, the users table, the lists
+    model = load_model(out / "ease" / "model")
+    users = pd.read_parquet(out / "users.parquet")
+    assert users["user_id"].tolist() == list(range(len(users)))  # ids are the indices here
+    proxies = set()
+    for attribute in CONFIG["fairness"]["sensitive"]:
+        proxies |= set(detect_item_proxies(model.user_items_, users[attribute].to_numpy()).tolist())
+    explained = pd.read_parquet(out / "ease" / "explanations.parquet")
+    recs = pd.read_parquet(out / "ease" / "recommendations.parquet").sort_values(["user_id", "rank"])
+    on_proxies = total = 0.0
+    for user in explained["user_id"].unique():
+        items = recs.loc[recs["user_id"] == user, "item_id"].to_numpy()
+        for e in HistoryShapExplainer(model).explain(int(user), items):
+            weights = np.abs(e.weights)
+            on_proxies += weights[np.isin(e.features, list(proxies))].sum()
+            total += weights.sum()
+    metric = _metrics(out, "ease")["explain.protected_reliance"]
+    assert metric == pytest.approx(on_proxies / total, abs=1e-9)
+    # 150 users in 4 age groups: some items' rates differ by 0.2 between a group and the rest
+    assert proxies and metric > 0
+    report = json.loads((out / "ease" / "fairness_report.json").read_text())
+    assert f"{len(proxies)} history items detected as proxies" in report["explanations"]
 
 
 def test_texts_never_mention_sensitive_attributes(out: Path) -> None:

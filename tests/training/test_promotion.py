@@ -156,3 +156,12 @@ def test_the_model_card_states_the_decision_tables_and_limitations(pair: dict) -
     html = (out / "model_card.html").read_text()
     assert html.count('src="data:image/png;base64,') == len(list((out / "plots").glob("*.png"))) >= 2
     assert "http://" not in html and "https://" not in html  # self-contained
+
+
+def test_fairrec_serve_refuses_a_failing_version_before_binding_a_port(pair: dict, tmp_path: Path, capsys) -> None:
+    code = main(["serve", "--model", f"models:/{NAME}/1", "--tracking-uri", pair["uri"],
+                 "--consent", str(tmp_path / "c.sqlite"), "--audit", str(tmp_path / "a.jsonl"), "--port", "1"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "refusing to serve: its gate result (fairrec.gate) is 'fail'" in err
+    assert "disparate_impact.gender" in err and "Traceback" not in err

@@ -74,7 +74,7 @@ def test_protected_reliance_is_high_when_a_sensitive_feature_determines_the_labe
 
 
 def test_protected_reliance_is_low_when_the_sensitive_feature_is_not_given():
-    X, s = _labelled()
+    X, _ = _labelled()
     y = (X[:, 0] > 0).astype(int)  # the label no longer depends on s
     without = X[:, :2]
     model = _logistic().fit(without, y)
@@ -167,3 +167,18 @@ def test_feature_explainers_check_fit_and_candidates(ranker):
         FeatureShapExplainer(ranker).fit().explain(0, [outside])
     with pytest.raises(ValueError, match=r"background: expected a non-empty 2-D array with"):
         FeatureShapExplainer(ranker).fit(np.zeros((3, 2)))
+
+
+def test_users_without_history_get_the_popularity_explanation():
+    rng = np.random.default_rng(6)
+    dense = (rng.random((50, 15)) < 0.35).astype(np.float32)
+    dense[4] = 0  # no training interactions: recommend gives the popularity ranking
+    ranker = TwoStageRanker(Popularity(), n_candidates=6).fit(sp.csr_matrix(dense))
+    ids, _ = ranker.recommend([4, 5], 3)
+    cold, warm = FeatureShapExplainer(ranker, n_background=30).fit().explain_rankings([4, 5], ids)
+    assert [e.method for e in cold] == ["popularity"] * 3
+    assert [e.item for e in cold] == ids[0].tolist()
+    assert cold[0].extra["reason"] == "no history (cold user): popularity ranking"
+    assert [e.method for e in warm] == ["shap"] * 3 and [e.item for e in warm] == ids[1].tolist()
+    with pytest.raises(ValueError, match=r"ids: expected shape \(2, k\) \(one row per user\)"):
+        FeatureShapExplainer(ranker).fit().explain_rankings([4, 5], ids[:1])

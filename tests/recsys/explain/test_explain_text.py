@@ -18,7 +18,7 @@ from recsys.explain import (
 )
 
 TITLES = np.array(["Heat", "Toy Story", "Fargo", "Alien"])
-SENSITIVE_WORDS = re.compile(r"gender|female|male|\bage\b|age_group|zip|occupation", re.I)
+SENSITIVE_WORDS = re.compile(r"gender|female|male|\bage\b|age_group|zip|occupation", re.IGNORECASE)
 
 
 def _history(weights, features=(0, 1, 2, 3), method="shap") -> Explanation:
@@ -95,3 +95,10 @@ def test_missing_inputs_are_named():
         explanation_text(_features([0.0] * len(FEATURES)))
     with pytest.raises(ValueError, match=r"weights: expected one weight per item \(2\), got 1"):
         history_text([0, 1], [0.5], TITLES)
+
+
+def test_feature_text_says_each_phrase_once():
+    phrases = {"a": "it is popular with many users", "b": "it is popular with many users",
+               "c": "it matches what you watched"}
+    text = feature_text(["a", "b", "c"], [3.0, 2.0, 1.0], phrases)
+    assert text == "Recommended because it is popular with many users and it matches what you watched"

@@ -99,10 +99,11 @@ def test_constraint_only_touches_protected_pairs(
     assert unconstrained.mitigator_ is None
     assert isinstance(constrained.mitigator_, ExponentiatedGradient)
     users = np.arange(20)
-    ids, first_scores = constrained.first_stage_.recommend(users, 30)
-    _, items, F = constrained._features(users, ids, first_scores, constrained._serving_stats)
+    _, items, F = constrained.candidate_features(users)
     score, unconstrained_proba = constrained._pair_scores(F, items)
     protected = items >= N_ITEMS // 2
+    np.testing.assert_array_equal(constrained.scored_by_mitigator(items), protected)
+    assert not unconstrained.scored_by_mitigator(items).any()
     np.testing.assert_array_equal(score[~protected], unconstrained_proba[~protected])
     np.testing.assert_allclose(
         score[protected], constrained.mitigator_._pmf_predict(F[protected])[:, 1]
@@ -155,7 +156,7 @@ def test_never_recommends_non_candidates(fitted: str, request: pytest.FixtureReq
 
 
 def test_recommend_contract(problem: tuple) -> None:
-    X, group, category = problem
+    X, group, _ = problem
     X = X.tolil()
     X[7] = 0  # a cold user
     X = X.tocsr()
@@ -178,7 +179,7 @@ def test_recommend_contract(problem: tuple) -> None:
 
 
 def test_fit_uses_fresh_clones_of_the_first_stage(problem: tuple) -> None:
-    X, group, _ = problem
+    X, _, _ = problem
     first = _als()
     model = TwoStageRanker(first, n_candidates=8, max_pairs=500)
     model.fit(X)
@@ -240,8 +241,10 @@ def test_hold_out_splits_each_user() -> None:
         (
             {"constraint": "equal_opportunity"},
             ValueError,
-            "constraint: expected None or one of ['demographic_parity', 'equalized_odds', "
-            "'true_positive_rate_parity'], got 'equal_opportunity'",
+            (
+                "constraint: expected None or one of ['demographic_parity', 'equalized_odds', "
+                "'true_positive_rate_parity'], got 'equal_opportunity'"
+            ),
         ),
         ({"bound": 0.0}, ValueError, "bound: expected a finite number > 0, got 0.0"),
         ({"bound": -0.1}, ValueError, "bound: expected a finite number > 0, got -0.1"),
