@@ -112,8 +112,8 @@ def main(argv: list[str] | None = None) -> None:
     summary = report.summary()
 
     # ---------------------------------------------------- fairness on top of it
-    fair, t_fair = _timed(
-        lambda: fairness_metrics(
+    def evaluate_fairness() -> Any:
+        return fairness_metrics(
             report=report,
             ids=ids,
             users=users,
@@ -123,7 +123,20 @@ def main(argv: list[str] | None = None) -> None:
             relevant=test,
             sensitive=["gender", "age_group", "activity_level"],
         )
-    )
+
+    # A ratio of two sub-second timings: both are re-timed here, alternating over three
+    # rounds, and the medians count (single runs swing by a third on a busy machine).
+    category_codes = np.asarray(data.items["category"].astype("category").cat.codes)
+    t_fair_runs, t_eval_runs = [], []
+    for _ in range(3):
+        fair, t = _timed(evaluate_fairness)
+        t_fair_runs.append(t)
+        t_eval_runs.append(
+            _timed(lambda: evaluate_rankings(
+                ids, users=users, relevant=test, train=train, item_category=category_codes, k=k
+            ))[1]
+        )
+    t_fair, t_eval_again = float(np.median(t_fair_runs)), float(np.median(t_eval_runs))
     (cand_ids, cand_scores), t_cand = _timed(lambda: ours.recommend(users, 100))
     tail = popularity_groups(train) == "tail"
     codes = np.asarray(data.items["category"].astype("category").cat.codes, dtype=np.int64)
@@ -160,9 +173,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"peak RSS up to the end of fairrec's evaluation (data, both models, lists): {peak_ours:.2f} GiB (target < 3)")
     print(f"peak RSS of the whole process:                                             {_peak_rss_gb():.2f} GiB")
     print()
-    print(f"fairness metrics (3 user attributes, exposure, amplification): {t_fair:.2f}s")
-    print(f"  overhead vs our relevance evaluation:              {t_fair / t_eval_ours:7.1%}")
-    print(f"  overhead vs our recommend + relevance evaluation:  {t_fair / (t_rec_ours + t_eval_ours):7.1%}  (target <= 25%)")
+    print(f"fairness metrics (3 user attributes, exposure, amplification): {t_fair:.2f}s "
+          f"(median of 3; relevance evaluation re-timed alongside: {t_eval_again:.2f}s)")
+    print(f"  overhead vs our relevance evaluation:              {t_fair / t_eval_again:7.1%}  (target <= 25%)")
+    print(f"  overhead vs our recommend + relevance evaluation:  {t_fair / (t_rec_ours + t_eval_again):7.1%}")
     print(f"re-ranking {users.size:,} users, top-{k} from 100 candidates (candidates took {t_cand:.1f}s):")
     for name, t in t_rerank.items():
         print(f"  {name:20s} {t:6.2f}s  (target < 30 s)")

@@ -43,22 +43,35 @@ import scipy.sparse as sp
 from evaluation._exposure import (
     BiasAmplification,
     ExposureReport,
-    bias_amplification,
-    group_exposure,
-    long_tail_share,
-    popularity_groups,
+    _amplification,
+    _category_mix,
+    _CategoryMix,
+    _check_head_share,
+    _check_not_empty,
+    _check_weighting,
+    _exposure_per_item,
+    _exposure_report,
+    _head_tail,
+    _is_head,
+    _tail_share,
+    _entry_counts,
 )
 from evaluation._fairness import (
     GroupQuality,
     OutcomeParity,
-    _labels,
-    contains_group,
-    equal_opportunity,
-    group_quality,
-    outcome_parity,
-    share_of_group,
+    _check_boot,
+    _check_vectors,
+    _encode_groups,
+    _group_means,
+    _member_hits,
+    _overall,
+    _parity,
+    _quality,
+    _share,
+    _split_defined,
+    _spread,
 )
-from evaluation._ranking import _as_binary_csr, _check_ids, _check_users
+from evaluation._ranking import _as_binary_csr, _check_ids, _check_users, log_rank_weight
 from evaluation._relevance import RelevanceReport
 
 if TYPE_CHECKING:
@@ -288,10 +301,23 @@ class FairnessReport:
         })
 
 
-def _column(table: pd.DataFrame, column: str, *, name: str) -> np.ndarray:
+def _column(table: pd.DataFrame, column: str, *, name: str) -> pd.Series | np.ndarray:
+    """The column's labels, for ``_encode_groups``.
+
+    Text columns (and categories of text) stay a Series: pandas factorizes
+    them natively, several times faster than their object array, with the
+    same labels. Other columns give their values, whose string forms can
+    differ from those of pandas' own unique values (datetimes, categories of
+    numbers with missing values).
+    """
     if column not in table.columns:
         raise ValueError(f"{name}: no column {column!r}; available: {list(table.columns)}")
-    return table[column].to_numpy()
+    series = table[column]
+    dtype = series.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        dtype = dtype.categories.dtype
+    text = isinstance(dtype, pd.StringDtype) or dtype == object
+    return series if text else series.to_numpy()
 
 
 def fairness_metrics(
@@ -350,6 +376,16 @@ def fairness_metrics(
         amplification) over all ``n_rows`` lists. ``relevant_share`` counts the
         relevant entries of the users in ``users``.
 
+    Notes
+    -----
+    The numbers are those of :func:`group_quality`, :func:`outcome_parity`,
+    :func:`equal_opportunity`, :func:`bias_amplification`,
+    :func:`group_exposure` and :func:`long_tail_share` called one by one
+    (tests compare them), with the shared work done once: one pass over
+    ``train`` for item popularity and every user's category counts, each
+    attribute encoded once, and all per-user metrics and the outcome grouped
+    in one sum per attribute.
+
     Examples
     --------
     >>> import scipy.sparse as sp
@@ -394,43 +430,47 @@ def fairness_metrics(
             "report: its users are not the rows of users with a relevant item; pass the ids, "
             "users and relevant that were given to evaluate_rankings"
         )
-    scored_ids = ids[keep]
+    _check_head_share(head_share)
+    _check_not_empty(tr)
+    item_labels = None
+    if item_group != "popularity":
+        item_labels = _column(items_table, item_group, name="items_table")
+    category = None
+    if item_category is not None:
+        column = _column(items_table, item_category, name="items_table")
+        category = _encode_groups(column, name="item_category", n=n_items)
 
-    popularity = popularity_groups(tr, head_share=head_share)
-    if item_group == "popularity":
-        labels = popularity
-    else:
-        labels = _labels(_column(items_table, item_group, name="items_table"), name="item_group")
-    known = sorted({str(label) for label in labels})
-    if protected_group not in known:
+    # one pass over the training matrix: item popularity and each user's category counts
+    per_item, per_user = (
+        _entry_counts(tr) if category is None
+        else _entry_counts(tr, category.codes, len(category.names))
+    )
+    is_tail = ~_is_head(per_item, tr.nnz, head_share)
+    item_groups = (
+        _head_tail(is_tail) if item_labels is None
+        else _encode_groups(item_labels, name="item_group")
+    )
+    if protected_group not in item_groups.names:
         raise ValueError(
-            f"protected_group: expected one of the {item_group!r} groups {known}, "
+            f"protected_group: expected one of the {item_group!r} groups {item_groups.names}, "
             f"got {protected_group!r}"
         )
-    in_protected = labels == protected_group
-    outcome = contains_group(scored_ids, in_protected)
-    shares = share_of_group(scored_ids, in_protected)
+    hits, valid = _member_hits(ids, item_groups.codes == item_groups.names.index(protected_group))
+    shares = _share(hits, valid)[keep]  # of the evaluated users' lists
+    outcome = shares > 0
 
-    quality, parity, eo, amplification = {}, {}, {}, {}
-    category = (
-        None if item_category is None
-        else _column(items_table, item_category, name="items_table")
-    )
-    for attr in sensitive:
-        column = _column(users_table, attr, name="users_table")
-        groups = pd.Series(column[report.users], name=attr)
-        quality[attr] = group_quality(
-            report.per_user, groups, n_boot=n_boot, ci=ci, random_state=random_state
+    mix = None
+    if category is not None and sensitive:
+        _check_weighting(amplification_weighting)
+        mix = _category_mix(
+            per_user, np.diff(tr.indptr), ids, users, category, amplification_weighting
         )
-        parity[attr] = outcome_parity(outcome, groups)
-        if "recall" in report.per_user:
-            eo[attr] = equal_opportunity(report.per_user["recall"], groups)
-        if category is not None:
-            amplification[attr] = bias_amplification(
-                ids, tr, column, category, users=users, weighting=amplification_weighting
-            )
-
+    quality, parity, eo, amplification = _by_attribute(
+        report, outcome, mix, users_table=users_table, sensitive=sensitive,
+        n_boot=n_boot, ci=ci, random_state=random_state,
+    )
     defined = shares[~np.isnan(shares)]
+    exposure = _exposure_per_item(ids, n_items, log_rank_weight(report.k))
     return FairnessReport(
         k=report.k,
         quality=quality,
@@ -438,13 +478,69 @@ def fairness_metrics(
         equal_opportunity=eo,
         item_group=item_group,
         protected_group=protected_group,
-        exposure=group_exposure(ids, labels, relevant=rel[np.unique(users)]),
+        exposure=_exposure_report(exposure, item_groups, _relevant_items(rel, users)),
         contains_rate=float(outcome.mean()),
         list_share=float(defined.mean()) if defined.size else float("nan"),
-        long_tail_share=long_tail_share(ids, popularity == "tail"),
+        long_tail_share=_tail_share(exposure, is_tail),
         item_category=item_category,
         amplification=amplification,
     )
+
+
+def _by_attribute(
+    report: RelevanceReport,
+    outcome: np.ndarray,
+    mix: _CategoryMix | None,
+    *,
+    users_table: pd.DataFrame,
+    sensitive: Sequence[str],
+    n_boot: int | None,
+    ci: float,
+    random_state: int | None,
+) -> tuple[
+    dict[str, GroupQuality],
+    dict[str, OutcomeParity],
+    dict[str, tuple[float, float]],
+    dict[str, BiasAmplification],
+]:
+    """Quality, parity, equal opportunity and (with ``mix``) amplification per attribute.
+
+    Each attribute is encoded once; the group means of every per-user metric
+    and of the outcome come from one grouped sum (see ``_group_means``).
+    """
+    quality, parity, eo, amplification = {}, {}, {}, {}
+    if not sensitive:
+        return quality, parity, eo, amplification
+    vectors = _check_vectors(report.per_user)
+    level = _check_boot(n_boot, ci)
+    split = _split_defined(np.column_stack([*vectors.values(), outcome]))
+    overall, outcome_rate = _overall(vectors), float(outcome.mean())
+    for attr in sensitive:
+        column = _column(users_table, attr, name="users_table")
+        groups = _encode_groups(column, name="user_group", n=len(users_table))
+        evaluated = groups.take(report.users)
+        means = _group_means(split, evaluated)
+        quality[attr] = _quality(
+            vectors, evaluated, means[:, :-1], attribute=attr, overall=overall,
+            n_boot=n_boot, level=level, random_state=random_state,
+        )
+        parity[attr] = _parity(means[:, -1], evaluated, attribute=attr, overall=outcome_rate)
+        if "recall" in vectors:
+            eo[attr] = _spread(means[:, list(vectors).index("recall")])
+        if mix is not None:
+            amplification[attr] = _amplification(mix, groups)
+    return quality, parity, eo, amplification
+
+
+def _relevant_items(relevant: sp.csr_matrix | sp.csr_array, users: np.ndarray) -> np.ndarray:
+    """Stored entries per item in the rows ``users`` (each row once) of ``relevant``."""
+    n_users, n_items = relevant.shape
+    row_len = np.diff(relevant.indptr)
+    chosen = np.zeros(n_users, dtype=bool)
+    chosen[users] = True
+    if chosen[row_len > 0].all():  # every row with an entry: count them all
+        return _entry_counts(relevant)[0]
+    return np.bincount(relevant.indices[np.repeat(chosen, row_len)], minlength=n_items)
 
 
 # ---------------------------------------------------------------------- plots
@@ -466,7 +562,7 @@ def plot_group_quality(report: FairnessReport, metric: str) -> Figure:
 
     Examples
     --------
-    >>> from evaluation._exposure import ExposureReport
+    >>> from evaluation import ExposureReport, group_quality
     >>> gq = group_quality({"ndcg": np.array([0.2, 0.4, 0.6])}, pd.Series(list("ffm"), name="g"))
     >>> ex = ExposureReport(groups=["a"], exposure_share={"a": 1.0}, catalog_share={"a": 1.0},
     ...                     relevant_share=None, exposure_ratio=1.0)
@@ -480,7 +576,7 @@ def plot_group_quality(report: FairnessReport, metric: str) -> Figure:
         known = sorted(next(iter(report.quality.values())).by_group) if report.quality else []
         raise ValueError(f"metric: expected one of {known}, got {metric!r}")
     fig, axes = _figure(len(report.quality))
-    for ax, (attr, gq) in zip(axes, report.quality.items()):
+    for ax, (attr, gq) in zip(axes, report.quality.items(), strict=True):
         groups = gq.groups
         means = np.array([gq.by_group[metric][g] for g in groups])
         yerr = None
