@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -42,7 +42,7 @@ def test_each_list_served_is_recorded(bundles, make_client, tmp_path, suffix):
         ("history", "history"), ("popular",) * 3, ("popular",), ("similar_item",) * 2]
     assert {(r.model_name, r.model_version) for r in records} == {("hand", None)}
     for r in records:
-        assert datetime.fromisoformat(r.time).utcoffset().total_seconds() == 0
+        assert datetime.fromisoformat(r.time).utcoffset() == timedelta(0)  # UTC
 
 
 def test_the_stored_keys_and_columns_are_the_audit_fields(bundles, make_client, tmp_path):
