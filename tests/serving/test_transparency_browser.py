@@ -41,9 +41,22 @@ def _submit(driver, button_id: str) -> None:
     from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
+    from selenium.common.exceptions import WebDriverException
+
     old_page = driver.find_element(By.TAG_NAME, "html")
+
+    def replaced(_driver) -> bool:
+        # Chromium reports a node of a replaced document either as stale or as "Node with
+        # given id does not belong to the document"; both mean the next page is in
+        try:
+            old_page.is_enabled()
+        except WebDriverException:
+            return True
+        return False
+
     driver.find_element(By.ID, button_id).click()
-    WebDriverWait(driver, 20).until(expected_conditions.staleness_of(old_page))
+    WebDriverWait(driver, 20).until(replaced)
+    WebDriverWait(driver, 20).until(lambda d: d.execute_script("return document.readyState") == "complete")
     WebDriverWait(driver, 20).until(
         expected_conditions.presence_of_element_located((By.ID, "list-label")))
 
