@@ -15,7 +15,8 @@
 Exit status of run/validate: 0 success, 2 bad input (config, data, parameters) or tracking failure.
 The environment is read here, explicitly, and nowhere in the library:
 ``MLFLOW_TRACKING_URI`` (when neither ``--tracking-uri`` nor the config names a
-store) and ``CI`` (quiet progress).
+store), ``CI`` (quiet progress) and ``FAIRREC_ADMIN_TOKEN`` (the token ``fairrec serve``
+requires on ``POST /admin/reload``; unset: reload is open).
 """
 
 from __future__ import annotations
