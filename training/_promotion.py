@@ -80,7 +80,7 @@ class Registry:
         self.client = tracker.client
 
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        return self.tracker._guard(f"{what} (registered model {self.name!r})", fn, *args, **kwargs)
+        return self.tracker.guard(f"{what} (registered model {self.name!r})", fn, *args, **kwargs)
 
     def _error(self, what: str, exc: Exception) -> TrackingError:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

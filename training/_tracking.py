@@ -75,7 +75,7 @@ class Tracker:
                 f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
             ) from exc
 
-    def _guard(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    def guard(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
         except Exception as exc:
@@ -84,8 +84,8 @@ class Tracker:
 
     def child_runs(self, parent: str) -> list[tuple[str, str]]:
         """(run name, run id) of the runs nested under ``parent``, oldest first; [] for a leaf run."""
-        run = self._guard(f"reading run {parent}", self.client.get_run, parent)
-        found = self._guard(
+        run = self.guard(f"reading run {parent}", self.client.get_run, parent)
+        found = self.guard(
             "searching child runs",
             self.client.search_runs,
             [run.info.experiment_id],
@@ -100,7 +100,7 @@ class Tracker:
         all_tags = dict(tags or {})
         if parent is not None:
             all_tags["mlflow.parentRunId"] = parent
-        run = self._guard(
+        run = self.guard(
             "creating a run",
             self.client.create_run,
             self.experiment_id,
@@ -115,7 +115,7 @@ class Tracker:
         # MLflow keys allow alphanumerics and _ - . space : / only (a config key may hold "{k}")
         items = [Param(_PARAM_KEY.sub("_", str(k)), str(v)[:6000]) for k, v in params.items()]
         for i in range(0, len(items), _BATCH):
-            self._guard("logging params", self.client.log_batch, run_id, params=items[i : i + _BATCH])
+            self.guard("logging params", self.client.log_batch, run_id, params=items[i : i + _BATCH])
 
     def log_metrics(self, run_id: str, metrics: Mapping[str, float]) -> None:
         from mlflow.entities import Metric
@@ -127,16 +127,16 @@ class Tracker:
             if v is not None and math.isfinite(float(v))
         ]
         for i in range(0, len(items), 1000):
-            self._guard("logging metrics", self.client.log_batch, run_id, metrics=items[i : i + 1000])
+            self.guard("logging metrics", self.client.log_batch, run_id, metrics=items[i : i + 1000])
 
     def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
         from mlflow.entities import RunTag
 
         items = [RunTag(k, str(v)) for k, v in tags.items()]
-        self._guard("setting tags", self.client.log_batch, run_id, tags=items)
+        self.guard("setting tags", self.client.log_batch, run_id, tags=items)
 
     def log_artifacts(self, run_id: str, local_dir: Path, artifact_path: str | None = None) -> None:
-        self._guard(
+        self.guard(
             f"uploading artifacts from {local_dir}",
             self.client.log_artifacts,
             run_id,
@@ -145,12 +145,12 @@ class Tracker:
         )
 
     def log_artifact(self, run_id: str, local_file: Path) -> None:
-        self._guard(
+        self.guard(
             f"uploading {local_file.name}", self.client.log_artifact, run_id, str(local_file)
         )
 
     def finish(self, run_id: str, *, ok: bool) -> None:
-        self._guard(
+        self.guard(
             "closing a run",
             self.client.set_terminated,
             run_id,

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from recsys.errors import DataError
-from recsys.models import Recommender, load_model, save_model
+from recsys.models import MODELS, Recommender, load_model, save_model
 from recsys.rerank import RERANKERS, Reranker
 
 __all__ = ["ModelBundle", "NotServableError", "load_bundle", "save_bundle"]
@@ -173,8 +173,6 @@ def save_bundle(
 ) -> None:
     """Write a servable bundle; raise :class:`NotServableError` (before writing) if it cannot be one."""
     inner = getattr(model, "estimator_", model)  # a reweighted model serves with its inner fit
-    from recsys.models import MODELS
-
     if type(inner) not in MODELS.values():
         raise NotServableError(
             f"{type(inner).__name__} has no saved form yet (only {', '.join(sorted(MODELS))} do)"

@@ -7,7 +7,8 @@ niches, so that cat_0 pairs are common and a user's few interactions reveal
 little of their taste) is given gender as a feature, or not. The reliance is
 the run's metric, computed by ``explain_candidate``.
 
-Measured over generator seeds 0-4 (this test uses seed 0):
+Measured over generator seeds 0-4 by benchmarks/protected_reliance.py (this test
+uses seed 0):
 
 * with gender, planted bias:    0.118, 0.108, 0.083, 0.046, 0.053
 * with gender, no planted bias: 0.032, 0.016, 0.024, 0.019, 0.018 (fitting noise)
@@ -22,16 +23,9 @@ planted preference. The thresholds sit below the lowest measured value
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
 import pytest
-from threadpoolctl import threadpool_limits
 
-from recsys.data import generate_synthetic
-from recsys.mitigation import TwoStageRanker
-from recsys.models import Popularity
-from training._explain import explain_candidate
-from training._schema import ExplainConfig
+from benchmarks.protected_reliance import reliance
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:fairlearn")
 
@@ -39,26 +33,7 @@ SEED = 0
 
 
 def _reliance(*, bias: float, use_sensitive_feature: bool) -> tuple[float, str]:
-    ds = generate_synthetic(n_users=3000, n_items=200, n_interactions=12_000, n_categories=3,
-                            personalization=0.0, bias_strength=bias, random_state=SEED)
-    category = pd.factorize(ds.items["category"])[0]
-    gender = ds.users["gender"].to_numpy()
-    model = TwoStageRanker(Popularity(), n_candidates=50, classifier="gbdt",
-                           use_sensitive_feature=use_sensitive_feature, random_state=SEED)
-    with threadpool_limits(1, user_api="openmp"):  # OpenMP gradient boosting crawls on a busy machine
-        model.fit(ds.interactions.matrix, item_features=np.eye(3)[category], sensitive=gender)
-    users = np.arange(3000)
-    ids, _ = model.recommend(users, 1)  # reliance covers every candidate; one item keeps LIME short
-    result = explain_candidate(
-        model, ids, users,
-        user_ids=ds.interactions.user_ids,
-        item_ids=ds.interactions.item_ids,
-        titles=ds.items["title"].to_numpy(),
-        sensitive={"gender": gender, "age_group": ds.users["age_group"].to_numpy()},
-        config=ExplainConfig(n_users=60, lime_samples=50),
-        seed=SEED,
-    )
-    return result.metrics["explain.protected_reliance"], result.note
+    return reliance(seed=SEED, bias=bias, use_sensitive_feature=use_sensitive_feature)
 
 
 def test_a_model_given_gender_relies_on_it_and_the_same_model_without_it_does_not():
