@@ -11,15 +11,23 @@ per test user drawn by popularity (distinct items, as a recommender returns);
 a users table with ``gender``, ``age_group`` and ``activity_level`` and an
 items table with ``category``.
 
-Times ``evaluate_rankings`` and ``fairness_metrics`` with the inputs
-``training/_evaluate.py`` passes, alternating over ``--repeats`` rounds (so
-neither profits from a quiet moment), and prints the medians and their ratio
-(the requirement: fairness adds at most 25%). Then two breakdowns: where
-``fairness_metrics`` spends its time (cProfile, cumulative time of the
-functions it calls, grouped into parts), and the public building blocks
-(``group_quality``, ``outcome_parity``, ...) each timed stand-alone on the
-same inputs (they share work inside ``fairness_metrics``, so their sum can
-exceed it).
+Times, with the inputs ``training/_evaluate.py`` passes, alternating over
+``--repeats`` rounds (so none profits from a quiet moment): the relevance
+evaluation ``evaluate_rankings``; ``fairness_baseline`` (the list-independent
+half, which a run builds once); ``FairnessBaseline.score`` (what a run repeats
+per candidate and per sweep point); and ``fairness_metrics`` (both in one call,
+for a single set of lists). Prints the medians and the ratios to the relevance
+evaluation (the requirement: fairness adds at most 25%), per candidate, for
+one model alone and for a run of ``--candidates`` models. It also times the
+part of ``evaluate_rankings`` that does not depend on the lists either (the
+checks of the two matrices and the training popularity for novelty), so the
+reader can see what the ratio would be if relevance were split the same way.
+
+Then two breakdowns: where ``FairnessBaseline.score`` spends its time
+(cProfile, cumulative time of the functions it calls, grouped into parts),
+and the public building blocks (``group_quality``, ``outcome_parity``, ...)
+each timed stand-alone on the same inputs (they share work inside the
+report, so their sum can exceed it).
 """
 
 from __future__ import annotations
@@ -59,8 +67,8 @@ PARTS = {
     ),
     "relevant entries per item group": ("_relevant_items",),
 }
-TRANSPARENT = {"fairness_metrics", "_by_attribute"}  # their callees are the parts
-REST = "rest (numpy work in fairness_metrics itself)"
+TRANSPARENT = {"score", "_by_attribute"}  # their callees are the parts
+REST = "rest (numpy work in score itself)"
 AGE_GROUPS = ("18-24", "25-34", "35-44", "45+")
 AGE_SHARES = (0.25, 0.35, 0.22, 0.18)
 
@@ -144,11 +152,11 @@ def build_data(
 
 
 def _profile_parts(fn: Callable[[], Any], repeats: int) -> dict[str, float]:
-    """Seconds per run of each part (see PARTS) of ``fn`` = ``fairness_metrics``.
+    """Seconds per run of each part (see PARTS) of ``fn`` = ``FairnessBaseline.score``.
 
-    A function's time counts where ``fairness_metrics`` or one of its
-    TRANSPARENT helpers calls it; the remainder is the numpy work done in
-    those functions themselves.
+    A function's time counts where ``score`` or one of its TRANSPARENT
+    helpers calls it; the remainder is the numpy work done in those
+    functions themselves.
     """
     profile = cProfile.Profile()
     profile.enable()
@@ -156,7 +164,7 @@ def _profile_parts(fn: Callable[[], Any], repeats: int) -> dict[str, float]:
         fn()
     profile.disable()
     stats = pstats.Stats(profile).stats  # {(file, line, name): (cc, nc, tt, ct, callers)}
-    top = next(key for key in stats if key[2] == "fairness_metrics")
+    top = next(key for key in stats if key[2] == "score")
     part_of = {func: part for part, funcs in PARTS.items() for func in funcs}
     out: dict[str, float] = {}
     for key, (*_, callers) in stats.items():
@@ -178,6 +186,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--categories", type=int, default=8)
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--candidates", type=int, default=3, help="models in a run (default config: 3)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-breakdown", action="store_true", help="only the two totals")
     args = p.parse_args(argv)
@@ -187,7 +196,9 @@ def main(argv: list[str] | None = None) -> None:
         contains_group,
         equal_opportunity,
         evaluate_rankings,
+        fairness_baseline,
         fairness_metrics,
+        popularity_share,
         group_exposure,
         group_quality,
         long_tail_share,
@@ -217,31 +228,68 @@ def main(argv: list[str] | None = None) -> None:
 
     report = relevance()
 
+    settings = {
+        "users": users, "users_table": users_table, "items_table": items_table, "train": train,
+        "relevant": test, "sensitive": SENSITIVE, "item_group": "popularity",
+        "protected_group": "tail", "item_category": "category", "head_share": 0.8,
+        "amplification_weighting": "user",
+    }
+
+    def baseline() -> Any:
+        return fairness_baseline(**settings)
+
+    base = baseline()
+
+    def score() -> Any:
+        return base.score(report, ids[:, : args.k], n_boot=None, random_state=0)
+
     def fairness() -> Any:
         return fairness_metrics(
-            report=report, ids=ids[:, : args.k], users=users, users_table=users_table,
-            items_table=items_table, train=train, relevant=test, sensitive=SENSITIVE,
-            item_group="popularity", protected_group="tail", item_category="category",
-            head_share=0.8, amplification_weighting="user", n_boot=None, random_state=0,
+            report=report, ids=ids[:, : args.k], n_boot=None, random_state=0, **settings
         )
 
+    def relevance_data_part() -> Any:  # what evaluate_rankings redoes per call without the lists
+        from evaluation._ranking import _as_binary_csr
+
+        _as_binary_csr(test, name="relevant")
+        return popularity_share(_as_binary_csr(train, name="train"))
+
     fair = fairness()
-    t_rels, t_fairs = [], []
+    if score().flat() != fair.flat():
+        raise AssertionError("FairnessBaseline.score differs from fairness_metrics")
+    timed = {"relevance": relevance, "baseline": baseline, "score": score, "fairness": fairness,
+             "relevance_data": relevance_data_part}
+    runs: dict[str, list[float]] = {name: [] for name in timed}
     for _ in range(args.repeats):
-        t_rels.append(_median_time(relevance, 1)[1])  # one run each, alternating
-        t_fairs.append(_median_time(fairness, 1)[1])
-    t_rel, t_fair = float(np.median(t_rels)), float(np.median(t_fairs))
+        for name, fn in timed.items():  # one run each, alternating
+            runs[name].append(_median_time(fn, 1)[1])
+    t = {name: float(np.median(v)) for name, v in runs.items()}
+    t_rel, n = t["relevance"], args.candidates
     print(f"median of {args.repeats} alternating runs (min in brackets)")
-    print(f"  evaluate_rankings   {t_rel:8.3f} s  ({min(t_rels):.3f})")
-    print(f"  fairness_metrics    {t_fair:8.3f} s  ({min(t_fairs):.3f})   "
-          f"{len(fair.flat())} flat metrics")
-    print(f"  fairness / relevance  {t_fair / t_rel:6.1%}  ({min(t_fairs) / min(t_rels):.1%})"
-          "   target <= 25%")
+    labels = {
+        "relevance": "evaluate_rankings (relevance)",
+        "relevance_data": "  of which list-independent",
+        "baseline": "fairness_baseline (once per run)",
+        "score": "FairnessBaseline.score (per model)",
+        "fairness": "fairness_metrics (both at once)",
+    }
+    for name, label in labels.items():
+        print(f"  {label:38s} {t[name]:8.3f} s  ({min(runs[name]):.3f})")
+    print(f"  {len(fair.flat())} flat fairness metrics")
+    print("fairness / relevance, target <= 25%:")
+    print(f"  per model, baseline shared         {t['score'] / t_rel:7.1%}")
+    print(f"  one model alone (fairness_metrics) {t['fairness'] / t_rel:7.1%}")
+    print(f"  a run of {n} models                  {(t['baseline'] + n * t['score']) / (n * t_rel):7.1%}")
+    print(f"  per model, if relevance were split too "
+          f"{t['score'] / (t_rel - t['relevance_data']):7.1%}")
+    if args.no_breakdown:
+        return
     if args.no_breakdown:
         return
 
-    print(f"inside fairness_metrics (cProfile, mean of {args.repeats} runs, adds some overhead):")
-    parts = _profile_parts(fairness, args.repeats)
+    print(f"inside FairnessBaseline.score (cProfile, mean of {args.repeats} runs, "
+          "adds some overhead):")
+    parts = _profile_parts(score, args.repeats)
     for name, t in sorted(parts.items(), key=lambda item: -item[1]):
         print(f"  {name:48s} {t * 1000:8.1f} ms  {t / t_rel:7.1%} of relevance")
 

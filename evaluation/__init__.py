@@ -9,7 +9,8 @@ Fairness: :func:`group_quality` and :func:`outcome_parity` (fairlearn's
 ``MetricFrame`` over per-user vectors, consumer side), :func:`group_exposure`
 and :func:`bias_amplification` (item side), bundled by
 :func:`fairness_metrics` into a :class:`FairnessReport` with flat MLflow-safe
-names.
+names. :func:`fairness_baseline` computes the list-independent half once, so a
+run scores each candidate's lists with :meth:`FairnessBaseline.score`.
 """
 
 from evaluation._beyond import (
@@ -48,9 +49,9 @@ from evaluation._fairness import (
     outcome_parity,
     share_of_group,
 )
+from evaluation._fairness_metrics import FairnessBaseline, fairness_baseline, fairness_metrics
 from evaluation._fairness_report import (
     FairnessReport,
-    fairness_metrics,
     plot_exposure,
     plot_group_quality,
     sanitize_label,
@@ -95,12 +96,14 @@ __all__ = [
     # fairness (consumer side, item side, report)
     "BiasAmplification",
     "ExposureReport",
+    "FairnessBaseline",
     "FairnessReport",
     "GroupQuality",
     "OutcomeParity",
     "bias_amplification",
     "contains_group",
     "equal_opportunity",
+    "fairness_baseline",
     "fairness_metrics",
     "group_exposure",
     "group_quality",

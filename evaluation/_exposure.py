@@ -15,6 +15,7 @@ interactions.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -385,44 +386,39 @@ class BiasAmplification:
             object.__setattr__(self, name, _frozen(getattr(self, name)))
 
 
-@dataclass(frozen=True, eq=False)
-class _CategoryMix:
-    """Weighted category counts per training user and per list, shared by all user groupings.
-
-    ``train[u, c]`` and ``rec[r, c]``: user ``u``'s training entries and
-    list ``r``'s entries in category ``c``, times the weighting's weight
-    (``1 / n`` for a user of ``users`` with ``n`` entries under ``"user"``,
-    0 for other users; 1 under ``"interaction"``). ``users[r]`` is the user
-    of list ``r``.
-    """
-
-    categories: list[str]
-    train: np.ndarray
-    rec: np.ndarray
-    users: np.ndarray
-
-
 def _check_weighting(weighting: object) -> None:
     if weighting not in ("user", "interaction"):
         raise ValueError(f"weighting: expected 'user' or 'interaction', got {weighting!r}")
 
 
-def _category_mix(
-    per_user: np.ndarray,
-    row_len: np.ndarray,
-    ids: np.ndarray,
-    users: np.ndarray,
-    categories: _Groups,
-    weighting: str,
-) -> _CategoryMix:
-    """The category mix behind :func:`bias_amplification` (checked inputs).
+def _train_mix(
+    per_user: np.ndarray, row_len: np.ndarray, users: np.ndarray, weighting: str
+) -> np.ndarray:
+    """Weighted category counts per training user: the training side of amplification.
 
     ``per_user`` holds every training user's entries per category and
-    ``row_len`` their sum (:func:`_entry_counts`). Weighting per user and per
-    list, rather than per entry, sums the same weights in another order
-    (equal up to rounding).
+    ``row_len`` their sum (:func:`_entry_counts`). Under ``"user"`` user
+    ``u`` weighs ``1 / n_u`` if it is one of ``users`` (the users with a
+    list) and 0 otherwise; under ``"interaction"`` every entry weighs 1.
+    Does not depend on the lists, so a run computes it once for all models.
     """
-    n_users, n_categories = per_user.shape
+    if weighting == "interaction":
+        return per_user.astype(np.float64)
+    member = np.zeros(per_user.shape[0], dtype=bool)
+    member[users] = True
+    user_weight = np.where(member & (row_len > 0), 1.0 / np.maximum(row_len, 1), 0.0)
+    return per_user * user_weight[:, None]
+
+
+def _list_mix(ids: np.ndarray, categories: _Groups, weighting: str) -> np.ndarray:
+    """Weighted category counts per list (checked ``ids``): the recommendation side.
+
+    Under ``"user"`` every list weighs ``1 / (its non-padding entries)``, so
+    each user counts once; under ``"interaction"`` every entry weighs 1.
+    Weighting per user and per list, rather than per entry, sums the same
+    weights in another order (equal up to rounding).
+    """
+    n_categories = len(categories.names)
     (n_rows, k), valid = ids.shape, ids >= 0
     padded = not valid.all()
     table = categories.codes.astype(np.min_scalar_type(max(n_categories - 1, 0)))  # cache-sized
@@ -431,16 +427,10 @@ def _category_mix(
     keys = categories_of + n_categories * np.arange(n_rows)[:, None]
     rec = np.bincount(keys[valid] if padded else keys.ravel(), minlength=n_rows * n_categories)
     rec = rec.reshape(n_rows, n_categories)
-    if weighting == "user":
-        member = np.zeros(n_users, dtype=bool)
-        member[users] = True
-        user_weight = np.where(member & (row_len > 0), 1.0 / np.maximum(row_len, 1), 0.0)
-        n_valid = _row_counts(valid) if padded else np.full(n_rows, k)
-        list_weight = 1.0 / np.maximum(n_valid, 1)
-        train, rec = per_user * user_weight[:, None], rec * list_weight[:, None]
-    else:
-        train, rec = per_user.astype(np.float64), rec.astype(np.float64)
-    return _CategoryMix(categories=list(categories.names), train=train, rec=rec, users=users)
+    if weighting == "interaction":
+        return rec.astype(np.float64)
+    n_valid = _row_counts(valid) if padded else np.full(n_rows, k)
+    return rec * (1.0 / np.maximum(n_valid, 1))[:, None]
 
 
 def _gaps(train_share: np.ndarray, rec_share: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -519,21 +509,33 @@ def bias_amplification(
     users = _check_users(users, n_rows=ids.shape[0], n_users=n_users)
     _check_weighting(weighting)
     _, per_user = _entry_counts(tr, categories.codes, len(categories.names))
-    mix = _category_mix(per_user, np.diff(tr.indptr), ids, users, categories, weighting)
-    return _amplification(mix, groups)
+    train_mix = _train_mix(per_user, np.diff(tr.indptr), users, weighting)
+    train_share = _group_shares(groups, train_mix)
+    rec_share = _group_shares(groups, _list_mix(ids, categories, weighting), rows=users)
+    return _amplification(train_share, rec_share, groups.names, categories.names)
 
 
-def _amplification(mix: _CategoryMix, groups: _Groups) -> BiasAmplification:
-    """BiasAmplification of one user grouping (``groups``: one code per training user)."""
-    n_groups = len(groups.names)
-    train_share = _shares(_sum_by_group(groups.codes, n_groups, mix.train))
-    rec_share = _shares(_sum_by_group(groups.codes[mix.users], n_groups, mix.rec))
+def _group_shares(
+    groups: _Groups, mix: np.ndarray, *, rows: np.ndarray | None = None
+) -> np.ndarray:
+    """Category shares per user group of a mix (rows: users, or the user of each list)."""
+    codes = groups.codes if rows is None else groups.codes[rows]
+    return _shares(_sum_by_group(codes, len(groups.names), mix))
+
+
+def _amplification(
+    train_share: np.ndarray,
+    rec_share: np.ndarray,
+    groups: Sequence[str],
+    categories: Sequence[str],
+) -> BiasAmplification:
+    """BiasAmplification of one user grouping from its training and list category shares."""
     amplification = rec_share - train_share
     train_gap, rec_gap = _gaps(train_share, rec_share)
     gap_amplification = np.abs(rec_gap) - np.abs(train_gap)
     return BiasAmplification(
-        groups=list(groups.names),
-        categories=list(mix.categories),
+        groups=list(groups),
+        categories=list(categories),
         train_share=train_share,
         rec_share=rec_share,
         amplification=amplification,

@@ -1,10 +1,9 @@
-"""Bundle consumer- and item-side fairness into one immutable report.
+"""Consumer- and item-side fairness as one immutable report.
 
-:func:`fairness_metrics` takes the ranked lists that
-:func:`evaluation.evaluate_rankings` scored, its :class:`RelevanceReport`,
-the user and item attribute tables and the interaction matrices, and returns
-a :class:`FairnessReport` with flat MLflow-safe numbers (:meth:`~FairnessReport.flat`),
-a JSON-able artifact (:meth:`~FairnessReport.to_json`) and two plots.
+A :class:`FairnessReport` (built by :func:`evaluation.fairness_metrics` or
+:meth:`evaluation.FairnessBaseline.score`) gives flat MLflow-safe numbers
+(:meth:`~FairnessReport.flat`), a JSON-able artifact
+(:meth:`~FairnessReport.to_json`) and two plots.
 
 Metric names
 ------------
@@ -37,42 +36,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
-import scipy.sparse as sp
 
-from evaluation._exposure import (
-    BiasAmplification,
-    ExposureReport,
-    _amplification,
-    _category_mix,
-    _CategoryMix,
-    _check_head_share,
-    _check_not_empty,
-    _check_weighting,
-    _exposure_per_item,
-    _exposure_report,
-    _head_tail,
-    _is_head,
-    _tail_share,
-    _entry_counts,
-)
-from evaluation._fairness import (
-    GroupQuality,
-    OutcomeParity,
-    _check_boot,
-    _check_vectors,
-    _encode_groups,
-    _group_means,
-    _member_hits,
-    _overall,
-    _parity,
-    _quality,
-    _share,
-    _split_defined,
-    _spread,
-)
-from evaluation._ranking import _as_binary_csr, _check_ids, _check_users, log_rank_weight
-from evaluation._relevance import RelevanceReport
+from evaluation._exposure import BiasAmplification, ExposureReport
+from evaluation._fairness import GroupQuality, OutcomeParity
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -80,7 +46,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FairnessReport",
-    "fairness_metrics",
     "plot_exposure",
     "plot_group_quality",
     "sanitize_label",
@@ -301,249 +266,6 @@ class FairnessReport:
         })
 
 
-def _column(table: pd.DataFrame, column: str, *, name: str) -> pd.Series | np.ndarray:
-    """The column's labels, for ``_encode_groups``.
-
-    Text columns (and categories of text) stay a Series: pandas factorizes
-    them natively, several times faster than their object array, with the
-    same labels. Other columns give their values, whose string forms can
-    differ from those of pandas' own unique values (datetimes, categories of
-    numbers with missing values).
-    """
-    if column not in table.columns:
-        raise ValueError(f"{name}: no column {column!r}; available: {list(table.columns)}")
-    series = table[column]
-    dtype = series.dtype
-    if isinstance(dtype, pd.CategoricalDtype):
-        dtype = dtype.categories.dtype
-    text = isinstance(dtype, pd.StringDtype) or dtype == object
-    return series if text else series.to_numpy()
-
-
-def fairness_metrics(
-    *,
-    report: RelevanceReport,
-    ids: np.ndarray,
-    users: np.ndarray,
-    users_table: pd.DataFrame,
-    items_table: pd.DataFrame,
-    train: sp.spmatrix | sp.sparray,
-    relevant: sp.spmatrix | sp.sparray,
-    sensitive: Sequence[str],
-    item_group: str = "popularity",
-    protected_group: str = "tail",
-    item_category: str | None = "category",
-    head_share: float = 0.8,
-    amplification_weighting: str = "user",
-    n_boot: int | None = None,
-    ci: float = 0.95,
-    random_state: int | None = 0,
-) -> FairnessReport:
-    """Consumer- and item-side fairness of the lists a relevance report scored.
-
-    Parameters
-    ----------
-    report : RelevanceReport
-        From ``evaluate_rankings(ids, users=users, relevant=relevant, train=train, ...)``.
-    ids : ndarray of int, shape (n_rows, width)
-        The ranked lists given to ``evaluate_rankings`` (truncated to ``report.k``).
-    users : ndarray of int, shape (n_rows,)
-        The users given to ``evaluate_rankings``, aligned with ``ids``.
-    users_table, items_table : pandas DataFrame
-        One row per internal user / item index.
-    train, relevant : scipy sparse matrix, shape (n_users, n_items)
-    sensitive : sequence of str
-        Columns of ``users_table`` to audit (e.g. ``["gender", "age_group"]``).
-    item_group : str, default "popularity"
-        ``"popularity"``: head/tail from :func:`popularity_groups` on ``train``
-        (with ``head_share``); otherwise a column of ``items_table``.
-    protected_group : str, default "tail"
-        Item group whose presence in the top-k is the demographic-parity outcome.
-    item_category : str or None, default "category"
-        Column of ``items_table`` for :func:`bias_amplification`; None skips it.
-    amplification_weighting : {"user", "interaction"}, default "user"
-        How bias amplification weighs users (see ``bias_amplification``).
-    head_share : float, default 0.8
-        Head share for the popularity groups (and ``long_tail_share``).
-    n_boot, ci, random_state
-        Bootstrap of the group-quality means (see :func:`group_quality`).
-
-    Returns
-    -------
-    FairnessReport
-        Consumer side (quality, parity, equal opportunity) over the evaluated
-        users ``report.users``; item side (exposure, long-tail share, bias
-        amplification) over all ``n_rows`` lists. ``relevant_share`` counts the
-        relevant entries of the users in ``users``.
-
-    Notes
-    -----
-    The numbers are those of :func:`group_quality`, :func:`outcome_parity`,
-    :func:`equal_opportunity`, :func:`bias_amplification`,
-    :func:`group_exposure` and :func:`long_tail_share` called one by one
-    (tests compare them), with the shared work done once: one pass over
-    ``train`` for item popularity and every user's category counts, each
-    attribute encoded once, and all per-user metrics and the outcome grouped
-    in one sum per attribute.
-
-    Examples
-    --------
-    >>> import scipy.sparse as sp
-    >>> from evaluation import evaluate_rankings
-    >>> train = sp.csr_matrix([[1, 1, 0, 0], [1, 0, 1, 0]])
-    >>> relevant = sp.csr_matrix([[0, 0, 1, 0], [0, 1, 0, 1]])
-    >>> ids, users = np.array([[2, 3], [0, 1]]), np.array([0, 1])
-    >>> rep = evaluate_rankings(ids, users=users, relevant=relevant, train=train)
-    >>> fr = fairness_metrics(
-    ...     report=rep, ids=ids, users=users, train=train, relevant=relevant,
-    ...     users_table=pd.DataFrame({"user_id": [1, 2], "gender": ["F", "M"]}),
-    ...     items_table=pd.DataFrame({"item_id": [1, 2, 3, 4], "category": list("xxyy")}),
-    ...     sensitive=["gender"])
-    >>> flat = fr.flat()
-    >>> flat["gender.hit_rate_at_2.F"], flat["gender.hit_rate_at_2.M"]
-    (1.0, 1.0)
-    >>> flat["demographic_parity_difference.gender"], flat["four_fifths_violated.gender"]
-    (1.0, 1.0)
-    """
-    if isinstance(sensitive, str) or not all(isinstance(c, str) for c in sensitive):
-        raise ValueError(f"sensitive: expected a sequence of column names, got {sensitive!r}")
-    rel = _as_binary_csr(relevant, name="relevant")
-    tr = _as_binary_csr(train, name="train")
-    if tr.shape != rel.shape:
-        raise ValueError(f"train: expected the shape of relevant {rel.shape}, got {tr.shape}")
-    n_users, n_items = rel.shape
-    for name, table, n in (
-        ("users_table", users_table, n_users), ("items_table", items_table, n_items)
-    ):
-        if len(table) != n:
-            raise ValueError(f"{name}: expected one row per internal index ({n}), got {len(table)}")
-    ids = _check_ids(ids, n_items=n_items)
-    if ids.shape[1] < report.k:
-        raise ValueError(
-            f"ids: expected at least report.k = {report.k} columns, got {ids.shape[1]}"
-        )
-    ids = ids[:, : report.k]
-    users = _check_users(users, n_rows=ids.shape[0], n_users=n_users)
-    keep = np.diff(rel.indptr)[users] > 0
-    if not np.array_equal(users[keep], report.users):
-        raise ValueError(
-            "report: its users are not the rows of users with a relevant item; pass the ids, "
-            "users and relevant that were given to evaluate_rankings"
-        )
-    _check_head_share(head_share)
-    _check_not_empty(tr)
-    item_labels = None
-    if item_group != "popularity":
-        item_labels = _column(items_table, item_group, name="items_table")
-    category = None
-    if item_category is not None:
-        column = _column(items_table, item_category, name="items_table")
-        category = _encode_groups(column, name="item_category", n=n_items)
-
-    # one pass over the training matrix: item popularity and each user's category counts
-    per_item, per_user = (
-        _entry_counts(tr) if category is None
-        else _entry_counts(tr, category.codes, len(category.names))
-    )
-    is_tail = ~_is_head(per_item, tr.nnz, head_share)
-    item_groups = (
-        _head_tail(is_tail) if item_labels is None
-        else _encode_groups(item_labels, name="item_group")
-    )
-    if protected_group not in item_groups.names:
-        raise ValueError(
-            f"protected_group: expected one of the {item_group!r} groups {item_groups.names}, "
-            f"got {protected_group!r}"
-        )
-    hits, valid = _member_hits(ids, item_groups.codes == item_groups.names.index(protected_group))
-    shares = _share(hits, valid)[keep]  # of the evaluated users' lists
-    outcome = shares > 0
-
-    mix = None
-    if category is not None and sensitive:
-        _check_weighting(amplification_weighting)
-        mix = _category_mix(
-            per_user, np.diff(tr.indptr), ids, users, category, amplification_weighting
-        )
-    quality, parity, eo, amplification = _by_attribute(
-        report, outcome, mix, users_table=users_table, sensitive=sensitive,
-        n_boot=n_boot, ci=ci, random_state=random_state,
-    )
-    defined = shares[~np.isnan(shares)]
-    exposure = _exposure_per_item(ids, n_items, log_rank_weight(report.k))
-    return FairnessReport(
-        k=report.k,
-        quality=quality,
-        parity=parity,
-        equal_opportunity=eo,
-        item_group=item_group,
-        protected_group=protected_group,
-        exposure=_exposure_report(exposure, item_groups, _relevant_items(rel, users)),
-        contains_rate=float(outcome.mean()),
-        list_share=float(defined.mean()) if defined.size else float("nan"),
-        long_tail_share=_tail_share(exposure, is_tail),
-        item_category=item_category,
-        amplification=amplification,
-    )
-
-
-def _by_attribute(
-    report: RelevanceReport,
-    outcome: np.ndarray,
-    mix: _CategoryMix | None,
-    *,
-    users_table: pd.DataFrame,
-    sensitive: Sequence[str],
-    n_boot: int | None,
-    ci: float,
-    random_state: int | None,
-) -> tuple[
-    dict[str, GroupQuality],
-    dict[str, OutcomeParity],
-    dict[str, tuple[float, float]],
-    dict[str, BiasAmplification],
-]:
-    """Quality, parity, equal opportunity and (with ``mix``) amplification per attribute.
-
-    Each attribute is encoded once; the group means of every per-user metric
-    and of the outcome come from one grouped sum (see ``_group_means``).
-    """
-    quality, parity, eo, amplification = {}, {}, {}, {}
-    if not sensitive:
-        return quality, parity, eo, amplification
-    vectors = _check_vectors(report.per_user)
-    level = _check_boot(n_boot, ci)
-    split = _split_defined(np.column_stack([*vectors.values(), outcome]))
-    overall, outcome_rate = _overall(vectors), float(outcome.mean())
-    for attr in sensitive:
-        column = _column(users_table, attr, name="users_table")
-        groups = _encode_groups(column, name="user_group", n=len(users_table))
-        evaluated = groups.take(report.users)
-        means = _group_means(split, evaluated)
-        quality[attr] = _quality(
-            vectors, evaluated, means[:, :-1], attribute=attr, overall=overall,
-            n_boot=n_boot, level=level, random_state=random_state,
-        )
-        parity[attr] = _parity(means[:, -1], evaluated, attribute=attr, overall=outcome_rate)
-        if "recall" in vectors:
-            eo[attr] = _spread(means[:, list(vectors).index("recall")])
-        if mix is not None:
-            amplification[attr] = _amplification(mix, groups)
-    return quality, parity, eo, amplification
-
-
-def _relevant_items(relevant: sp.csr_matrix | sp.csr_array, users: np.ndarray) -> np.ndarray:
-    """Stored entries per item in the rows ``users`` (each row once) of ``relevant``."""
-    n_users, n_items = relevant.shape
-    row_len = np.diff(relevant.indptr)
-    chosen = np.zeros(n_users, dtype=bool)
-    chosen[users] = True
-    if chosen[row_len > 0].all():  # every row with an entry: count them all
-        return _entry_counts(relevant)[0]
-    return np.bincount(relevant.indices[np.repeat(chosen, row_len)], minlength=n_items)
-
-
-# ---------------------------------------------------------------------- plots
 def _figure(n_axes: int, *, width: float = 4.0) -> tuple[Figure, list[Axes]]:
     """A Figure on the Agg canvas, built without pyplot (no global backend state)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -562,6 +284,7 @@ def plot_group_quality(report: FairnessReport, metric: str) -> Figure:
 
     Examples
     --------
+    >>> import pandas as pd
     >>> from evaluation import ExposureReport, group_quality
     >>> gq = group_quality({"ndcg": np.array([0.2, 0.4, 0.6])}, pd.Series(list("ffm"), name="g"))
     >>> ex = ExposureReport(groups=["a"], exposure_share={"a": 1.0}, catalog_share={"a": 1.0},

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from evaluation import FairnessReport, RelevanceReport, evaluate_rankings, fairness_metrics
+from evaluation import (
+    FairnessBaseline,
+    FairnessReport,
+    RelevanceReport,
+    evaluate_rankings,
+    fairness_baseline,
+)
 from training._schema import FairnessConfig
 
 __all__ = ["Evaluated", "EvaluationInputs", "evaluate_lists"]
@@ -28,6 +35,24 @@ class EvaluationInputs:
     k: int
     seed: int
 
+    @cached_property
+    def fairness_baseline(self) -> FairnessBaseline:
+        """The list-independent half of the fairness metrics, built once for all candidates."""
+        cfg = self.fairness
+        return fairness_baseline(
+            users=self.users,
+            users_table=self.users_table,
+            items_table=self.items_table,
+            train=self.train,
+            relevant=self.relevant,
+            sensitive=cfg.sensitive,
+            item_group=cfg.item_group,
+            protected_group=cfg.protected_group,
+            item_category=cfg.amplification_attribute,
+            head_share=cfg.head_share,
+            amplification_weighting=cfg.amplification_weighting,
+        )
+
 
 @dataclass(frozen=True, kw_only=True)
 class Evaluated:
@@ -45,23 +70,8 @@ def evaluate_lists(ids: np.ndarray, inputs: EvaluationInputs) -> Evaluated:
         item_category=inputs.item_category,
         k=inputs.k,
     )
-    cfg = inputs.fairness
-    fairness = fairness_metrics(
-        report=relevance,
-        ids=ids[:, : inputs.k],
-        users=inputs.users,
-        users_table=inputs.users_table,
-        items_table=inputs.items_table,
-        train=inputs.train,
-        relevant=inputs.relevant,
-        sensitive=cfg.sensitive,
-        item_group=cfg.item_group,
-        protected_group=cfg.protected_group,
-        item_category=cfg.amplification_attribute,
-        head_share=cfg.head_share,
-        amplification_weighting=cfg.amplification_weighting,
-        n_boot=cfg.n_boot,
-        random_state=inputs.seed,
+    fairness = inputs.fairness_baseline.score(
+        relevance, ids[:, : inputs.k], n_boot=inputs.fairness.n_boot, random_state=inputs.seed
     )
     metrics = dict(relevance.summary())
     metrics.update(fairness.flat())

@@ -21,6 +21,7 @@ from evaluation import (
     contains_group,
     equal_opportunity,
     evaluate_rankings,
+    fairness_baseline,
     fairness_metrics,
     group_exposure,
     group_quality,
@@ -276,3 +277,64 @@ def test_fairness_metrics_equals_the_public_functions_composed(
     # numeric columns are labelled by their values' strings
     assert set(fr.quality["level"].groups) <= {"0", "1", "2"}
     assert set(fr.quality["score"].groups) <= {"1.0", "2.5", "unknown"}
+
+
+# ------------------------------------------------ baseline built once, lists scored many times
+def _nan_equal_dicts(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for name in a:
+        if math.isnan(a[name]):
+            assert math.isnan(b[name]), name
+        else:
+            assert a[name] == b[name], name  # same arithmetic in the same order: bit for bit
+
+
+@pytest.mark.parametrize("weighting", ["user", "interaction"])
+@pytest.mark.parametrize("seed", SEEDS)
+def test_one_baseline_scores_every_list_set_as_fairness_metrics_does(seed, weighting):
+    case = _random_case(seed)
+    rng = np.random.default_rng(seed + 7)
+    users, n_items = case["users"], case["train"].shape[1]
+    data = {
+        "users": users, "users_table": case["users_table"], "items_table": case["items_table"],
+        "train": case["train"], "relevant": case["relevant"],
+        "sensitive": ["gender", "age", "level", "score"],
+        "amplification_weighting": weighting,
+    }
+    baseline = fairness_baseline(**data)
+    n_rows, k = case["ids"].shape
+
+    def distinct_lists() -> np.ndarray:  # k distinct items per row (padding beyond n_items)
+        ids = np.argsort(rng.random((n_rows, n_items)), axis=1)[:, :k]
+        return np.pad(ids, ((0, 0), (0, k - ids.shape[1])), constant_values=-1)
+
+    lists = [case["ids"], *(distinct_lists() for _ in range(3))]
+    flats = []
+    for ids in lists:  # candidates of one run: different lists of the same users
+        report = evaluate_rankings(ids, users=users, relevant=case["relevant"], train=case["train"])
+        expected = fairness_metrics(report=report, ids=ids, **data).flat()
+        actual = baseline.score(report, ids).flat()
+        _nan_equal_dicts(actual, expected)
+        flats.append(actual)
+    # the lists differ, so the scores must too: the baseline holds no list-dependent state
+    assert any(f != flats[0] for f in flats[1:])
+
+
+def test_baseline_refuses_lists_of_other_users():
+    case = _random_case(1)
+    users, relevant, train = case["users"], case["relevant"], case["train"]
+    baseline = fairness_baseline(
+        users=users, users_table=case["users_table"], items_table=case["items_table"],
+        train=train, relevant=relevant, sensitive=["gender"],
+    )
+    ids = case["ids"]
+    report = evaluate_rankings(ids, users=users, relevant=relevant, train=train)
+    with pytest.raises(ValueError, match=rf"ids: expected one list per user of the baseline \({users.size} rows\), got {users.size - 1}"):
+        baseline.score(report, ids[:-1])
+    other = users[::-1].copy()
+    other_report = evaluate_rankings(ids, users=other, relevant=relevant, train=train)
+    if not np.array_equal(other_report.users, report.users):
+        with pytest.raises(ValueError, match="report: its users are not the rows"):
+            baseline.score(other_report, ids)
+    with pytest.raises(ValueError, match=r"ids: item indices must lie in \[0, "):
+        baseline.score(report, ids + train.shape[1])

@@ -1,0 +1,444 @@
+"""Fairness of ranked lists in two halves: what the data says, then what each model does.
+
+:func:`fairness_baseline` does every step that does not depend on the lists,
+once per dataset: the checks of the interaction matrices and attribute tables,
+one pass over the training matrix (item popularity for the head/tail groups
+and every user's category counts), the encoding of each sensitive attribute
+and item grouping, the relevant entries per item group and each user group's
+training category mix. :meth:`FairnessBaseline.score` then scores one set of
+lists against it, which is all a run repeats per candidate (and per point of a
+strength sweep). :func:`fairness_metrics` is both in one call.
+
+Written by hand: fairlearn's ``MetricFrame`` computes one metric per call from
+per-row vectors and has no notion of ranked lists, item groups or training
+mixes; the grouped means here equal its numbers (tests compare them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from evaluation._exposure import (
+    BiasAmplification,
+    _amplification,
+    _check_head_share,
+    _check_not_empty,
+    _check_weighting,
+    _entry_counts,
+    _exposure_per_item,
+    _exposure_report,
+    _group_shares,
+    _head_tail,
+    _is_head,
+    _list_mix,
+    _tail_share,
+    _train_mix,
+)
+from evaluation._fairness import (
+    GroupQuality,
+    OutcomeParity,
+    _check_boot,
+    _check_vectors,
+    _encode_groups,
+    _group_means,
+    _Groups,
+    _member_hits,
+    _overall,
+    _parity,
+    _quality,
+    _share,
+    _split_defined,
+    _spread,
+)
+from evaluation._fairness_report import FairnessReport
+from evaluation._ranking import _as_binary_csr, _check_ids, _check_users, log_rank_weight
+from evaluation._relevance import RelevanceReport
+
+__all__ = ["FairnessBaseline", "fairness_baseline", "fairness_metrics"]
+
+
+@dataclass(frozen=True, eq=False)
+class _Attribute:
+    """One sensitive attribute, encoded once."""
+
+    groups: _Groups  # one code per internal user
+    evaluated: _Groups  # one code per evaluated user (the groups that occur among them)
+    train_share: np.ndarray | None  # (n_groups, n_categories) training mix, or None
+
+
+@dataclass(frozen=True, eq=False)
+class FairnessBaseline:
+    """The list-independent half of :func:`fairness_metrics`, built by :func:`fairness_baseline`.
+
+    Holds the checked users and, per setting, the precomputed data: item
+    groups and the protected ones, the popularity tail, relevant entries per
+    item, item categories, and per sensitive attribute its encoded groups and
+    training category mix. Score any number of list sets of the same users
+    with :meth:`score`.
+    """
+
+    users: np.ndarray
+    evaluated: np.ndarray  # users with a relevant item: the rows a relevance report keeps
+    keep: np.ndarray
+    n_items: int
+    item_group: str
+    protected_group: str
+    item_groups: _Groups
+    protected: np.ndarray
+    is_tail: np.ndarray
+    relevant_per_item: np.ndarray
+    item_category: str | None
+    categories: _Groups | None
+    weighting: str
+    attributes: dict[str, _Attribute]
+
+    def score(
+        self,
+        report: RelevanceReport,
+        ids: np.ndarray,
+        *,
+        n_boot: int | None = None,
+        ci: float = 0.95,
+        random_state: int | None = 0,
+    ) -> FairnessReport:
+        """Fairness of one set of lists of the baseline's users.
+
+        Parameters
+        ----------
+        report : RelevanceReport
+            From ``evaluate_rankings`` on the same ``ids`` and the baseline's users.
+        ids : ndarray of int, shape (n_users, width)
+            One ranked list per user of the baseline (row ``r`` for ``users[r]``);
+            truncated to ``report.k``.
+        n_boot, ci, random_state
+            Bootstrap of the group-quality means (see :func:`group_quality`).
+
+        Returns
+        -------
+        FairnessReport
+            The same numbers as :func:`fairness_metrics` on the same inputs.
+        """
+        ids = _check_ids(ids, n_items=self.n_items)
+        if ids.shape[0] != self.users.size:
+            raise ValueError(
+                f"ids: expected one list per user of the baseline ({self.users.size} rows), "
+                f"got {ids.shape[0]}"
+            )
+        if ids.shape[1] < report.k:
+            raise ValueError(
+                f"ids: expected at least report.k = {report.k} columns, got {ids.shape[1]}"
+            )
+        if not np.array_equal(self.evaluated, report.users):
+            raise ValueError(
+                "report: its users are not the rows of users with a relevant item; pass the ids, "
+                "users and relevant that were given to evaluate_rankings"
+            )
+        ids = ids[:, : report.k]
+        hits, valid = _member_hits(ids, self.protected)
+        shares = _share(hits, valid)[self.keep]  # of the evaluated users' lists
+        outcome = shares > 0
+        mix = None
+        if self.categories is not None and self.attributes:
+            mix = _list_mix(ids, self.categories, self.weighting)
+        quality, parity, eo, amplification = self._by_attribute(
+            report, outcome, mix, n_boot=n_boot, ci=ci, random_state=random_state
+        )
+        defined = shares[~np.isnan(shares)]
+        exposure = _exposure_per_item(ids, self.n_items, log_rank_weight(report.k))
+        return FairnessReport(
+            k=report.k,
+            quality=quality,
+            parity=parity,
+            equal_opportunity=eo,
+            item_group=self.item_group,
+            protected_group=self.protected_group,
+            exposure=_exposure_report(exposure, self.item_groups, self.relevant_per_item),
+            contains_rate=float(outcome.mean()),
+            list_share=float(defined.mean()) if defined.size else float("nan"),
+            long_tail_share=_tail_share(exposure, self.is_tail),
+            item_category=self.item_category,
+            amplification=amplification,
+        )
+
+    def _by_attribute(
+        self,
+        report: RelevanceReport,
+        outcome: np.ndarray,
+        list_mix: np.ndarray | None,
+        *,
+        n_boot: int | None,
+        ci: float,
+        random_state: int | None,
+    ) -> tuple[
+        dict[str, GroupQuality],
+        dict[str, OutcomeParity],
+        dict[str, tuple[float, float]],
+        dict[str, BiasAmplification],
+    ]:
+        """Quality, parity, equal opportunity and (with ``list_mix``) amplification.
+
+        The group means of every per-user metric and of the outcome come from
+        one grouped sum per attribute (see ``_group_means``).
+        """
+        quality, parity, eo, amplification = {}, {}, {}, {}
+        if not self.attributes:
+            return quality, parity, eo, amplification
+        vectors = _check_vectors(report.per_user)
+        level = _check_boot(n_boot, ci)
+        split = _split_defined(np.column_stack([*vectors.values(), outcome]))
+        overall, outcome_rate = _overall(vectors), float(outcome.mean())
+        for attr, a in self.attributes.items():
+            means = _group_means(split, a.evaluated)
+            quality[attr] = _quality(
+                vectors, a.evaluated, means[:, :-1], attribute=attr, overall=overall,
+                n_boot=n_boot, level=level, random_state=random_state,
+            )
+            parity[attr] = _parity(means[:, -1], a.evaluated, attribute=attr, overall=outcome_rate)
+            if "recall" in vectors:
+                eo[attr] = _spread(means[:, list(vectors).index("recall")])
+            if list_mix is not None and a.train_share is not None and self.categories is not None:
+                rec_share = _group_shares(a.groups, list_mix, rows=self.users)
+                amplification[attr] = _amplification(
+                    a.train_share, rec_share, a.groups.names, self.categories.names
+                )
+        return quality, parity, eo, amplification
+
+
+def _column(table: pd.DataFrame, column: str, *, name: str) -> pd.Series | np.ndarray:
+    """The column's labels, for ``_encode_groups``.
+
+    Text columns (and categories of text) stay a Series: pandas factorizes
+    them natively, several times faster than their object array, with the
+    same labels. Other columns give their values, whose string forms can
+    differ from those of pandas' own unique values (datetimes, categories of
+    numbers with missing values).
+    """
+    if column not in table.columns:
+        raise ValueError(f"{name}: no column {column!r}; available: {list(table.columns)}")
+    series = table[column]
+    dtype = series.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        dtype = dtype.categories.dtype
+    text = isinstance(dtype, pd.StringDtype) or dtype == object
+    return series if text else series.to_numpy()
+
+
+def _relevant_items(relevant: sp.csr_matrix | sp.csr_array, users: np.ndarray) -> np.ndarray:
+    """Stored entries per item in the rows ``users`` (each row once) of ``relevant``."""
+    n_users, n_items = relevant.shape
+    row_len = np.diff(relevant.indptr)
+    chosen = np.zeros(n_users, dtype=bool)
+    chosen[users] = True
+    if chosen[row_len > 0].all():  # every row with an entry: count them all
+        return _entry_counts(relevant)[0]
+    return np.bincount(relevant.indices[np.repeat(chosen, row_len)], minlength=n_items)
+
+
+def fairness_baseline(
+    *,
+    users: np.ndarray,
+    users_table: pd.DataFrame,
+    items_table: pd.DataFrame,
+    train: sp.spmatrix | sp.sparray,
+    relevant: sp.spmatrix | sp.sparray,
+    sensitive: Sequence[str],
+    item_group: str = "popularity",
+    protected_group: str = "tail",
+    item_category: str | None = "category",
+    head_share: float = 0.8,
+    amplification_weighting: str = "user",
+) -> FairnessBaseline:
+    """Everything :func:`fairness_metrics` computes that does not depend on the lists.
+
+    Takes the arguments of :func:`fairness_metrics` other than the lists, the
+    relevance report and the bootstrap settings; see there for their meaning.
+    ``users`` are the users the lists will be given for (one list per entry).
+
+    Examples
+    --------
+    >>> import scipy.sparse as sp
+    >>> from evaluation import evaluate_rankings
+    >>> train = sp.csr_matrix([[1, 1, 0, 0], [1, 0, 1, 0]])
+    >>> relevant = sp.csr_matrix([[0, 0, 1, 0], [0, 1, 0, 1]])
+    >>> users = np.array([0, 1])
+    >>> base = fairness_baseline(
+    ...     users=users, train=train, relevant=relevant, sensitive=["gender"],
+    ...     users_table=pd.DataFrame({"user_id": [1, 2], "gender": ["F", "M"]}),
+    ...     items_table=pd.DataFrame({"item_id": [1, 2, 3, 4], "category": list("xxyy")}))
+    >>> for ids in (np.array([[2, 3], [0, 1]]), np.array([[3, 2], [1, 0]])):
+    ...     rep = evaluate_rankings(ids, users=users, relevant=relevant, train=train)
+    ...     print(base.score(rep, ids).flat()["demographic_parity_difference.gender"])
+    1.0
+    1.0
+    """
+    if isinstance(sensitive, str) or not all(isinstance(c, str) for c in sensitive):
+        raise ValueError(f"sensitive: expected a sequence of column names, got {sensitive!r}")
+    rel = _as_binary_csr(relevant, name="relevant")
+    tr = _as_binary_csr(train, name="train")
+    if tr.shape != rel.shape:
+        raise ValueError(f"train: expected the shape of relevant {rel.shape}, got {tr.shape}")
+    n_users, n_items = rel.shape
+    for name, table, n in (
+        ("users_table", users_table, n_users), ("items_table", items_table, n_items)
+    ):
+        if len(table) != n:
+            raise ValueError(f"{name}: expected one row per internal index ({n}), got {len(table)}")
+    users = _check_users(users, n_rows=np.size(users), n_users=n_users)
+    _check_head_share(head_share)
+    _check_not_empty(tr)
+    item_labels = None
+    if item_group != "popularity":
+        item_labels = _column(items_table, item_group, name="items_table")
+    categories = None
+    if item_category is not None:
+        column = _column(items_table, item_category, name="items_table")
+        categories = _encode_groups(column, name="item_category", n=n_items)
+    if categories is not None and sensitive:
+        _check_weighting(amplification_weighting)
+
+    # one pass over the training matrix: item popularity and each user's category counts
+    per_item, per_user = (
+        _entry_counts(tr) if categories is None
+        else _entry_counts(tr, categories.codes, len(categories.names))
+    )
+    is_tail = ~_is_head(per_item, tr.nnz, head_share)
+    item_groups = (
+        _head_tail(is_tail) if item_labels is None
+        else _encode_groups(item_labels, name="item_group")
+    )
+    if protected_group not in item_groups.names:
+        raise ValueError(
+            f"protected_group: expected one of the {item_group!r} groups {item_groups.names}, "
+            f"got {protected_group!r}"
+        )
+    keep = np.diff(rel.indptr)[users] > 0
+    train_mix = None
+    if per_user is not None and sensitive:
+        train_mix = _train_mix(per_user, np.diff(tr.indptr), users, amplification_weighting)
+    attributes = {}
+    for attr in sensitive:
+        column = _column(users_table, attr, name="users_table")
+        groups = _encode_groups(column, name="user_group", n=n_users)
+        attributes[attr] = _Attribute(
+            groups=groups,
+            evaluated=groups.take(users[keep]),
+            train_share=None if train_mix is None else _group_shares(groups, train_mix),
+        )
+    return FairnessBaseline(
+        users=users,
+        evaluated=users[keep],
+        keep=keep,
+        n_items=n_items,
+        item_group=item_group,
+        protected_group=protected_group,
+        item_groups=item_groups,
+        protected=item_groups.codes == item_groups.names.index(protected_group),
+        is_tail=is_tail,
+        relevant_per_item=_relevant_items(rel, users),
+        item_category=item_category,
+        categories=categories,
+        weighting=amplification_weighting,
+        attributes=attributes,
+    )
+
+
+def fairness_metrics(
+    *,
+    report: RelevanceReport,
+    ids: np.ndarray,
+    users: np.ndarray,
+    users_table: pd.DataFrame,
+    items_table: pd.DataFrame,
+    train: sp.spmatrix | sp.sparray,
+    relevant: sp.spmatrix | sp.sparray,
+    sensitive: Sequence[str],
+    item_group: str = "popularity",
+    protected_group: str = "tail",
+    item_category: str | None = "category",
+    head_share: float = 0.8,
+    amplification_weighting: str = "user",
+    n_boot: int | None = None,
+    ci: float = 0.95,
+    random_state: int | None = 0,
+) -> FairnessReport:
+    """Consumer- and item-side fairness of the lists a relevance report scored.
+
+    ``fairness_baseline(...).score(report, ids, ...)`` in one call; to score
+    several list sets of the same users, build the baseline once.
+
+    Parameters
+    ----------
+    report : RelevanceReport
+        From ``evaluate_rankings(ids, users=users, relevant=relevant, train=train, ...)``.
+    ids : ndarray of int, shape (n_rows, width)
+        The ranked lists given to ``evaluate_rankings`` (truncated to ``report.k``).
+    users : ndarray of int, shape (n_rows,)
+        The users given to ``evaluate_rankings``, aligned with ``ids``.
+    users_table, items_table : pandas DataFrame
+        One row per internal user / item index.
+    train, relevant : scipy sparse matrix, shape (n_users, n_items)
+    sensitive : sequence of str
+        Columns of ``users_table`` to audit (e.g. ``["gender", "age_group"]``).
+    item_group : str, default "popularity"
+        ``"popularity"``: head/tail from :func:`popularity_groups` on ``train``
+        (with ``head_share``); otherwise a column of ``items_table``.
+    protected_group : str, default "tail"
+        Item group whose presence in the top-k is the demographic-parity outcome.
+    item_category : str or None, default "category"
+        Column of ``items_table`` for :func:`bias_amplification`; None skips it.
+    amplification_weighting : {"user", "interaction"}, default "user"
+        How bias amplification weighs users (see ``bias_amplification``).
+    head_share : float, default 0.8
+        Head share for the popularity groups (and ``long_tail_share``).
+    n_boot, ci, random_state
+        Bootstrap of the group-quality means (see :func:`group_quality`).
+
+    Returns
+    -------
+    FairnessReport
+        Consumer side (quality, parity, equal opportunity) over the evaluated
+        users ``report.users``; item side (exposure, long-tail share, bias
+        amplification) over all ``n_rows`` lists. ``relevant_share`` counts the
+        relevant entries of the users in ``users``.
+
+    Notes
+    -----
+    The numbers are those of :func:`group_quality`, :func:`outcome_parity`,
+    :func:`equal_opportunity`, :func:`bias_amplification`,
+    :func:`group_exposure` and :func:`long_tail_share` called one by one
+    (tests compare them), with the shared work done once: one pass over
+    ``train`` for item popularity and every user's category counts, each
+    attribute encoded once, and all per-user metrics and the outcome grouped
+    in one sum per attribute.
+
+    Examples
+    --------
+    >>> import scipy.sparse as sp
+    >>> from evaluation import evaluate_rankings
+    >>> train = sp.csr_matrix([[1, 1, 0, 0], [1, 0, 1, 0]])
+    >>> relevant = sp.csr_matrix([[0, 0, 1, 0], [0, 1, 0, 1]])
+    >>> ids, users = np.array([[2, 3], [0, 1]]), np.array([0, 1])
+    >>> rep = evaluate_rankings(ids, users=users, relevant=relevant, train=train)
+    >>> fr = fairness_metrics(
+    ...     report=rep, ids=ids, users=users, train=train, relevant=relevant,
+    ...     users_table=pd.DataFrame({"user_id": [1, 2], "gender": ["F", "M"]}),
+    ...     items_table=pd.DataFrame({"item_id": [1, 2, 3, 4], "category": list("xxyy")}),
+    ...     sensitive=["gender"])
+    >>> flat = fr.flat()
+    >>> flat["gender.hit_rate_at_2.F"], flat["gender.hit_rate_at_2.M"]
+    (1.0, 1.0)
+    >>> flat["demographic_parity_difference.gender"], flat["four_fifths_violated.gender"]
+    (1.0, 1.0)
+    """
+    baseline = fairness_baseline(
+        users=users, users_table=users_table, items_table=items_table, train=train,
+        relevant=relevant, sensitive=sensitive, item_group=item_group,
+        protected_group=protected_group, item_category=item_category, head_share=head_share,
+        amplification_weighting=amplification_weighting,
+    )
+    return baseline.score(report, ids, n_boot=n_boot, ci=ci, random_state=random_state)
