@@ -27,18 +27,21 @@ def _data(strength: float):
     return ds, split.train.binary()
 
 
-def _audit(ds, X, ids) -> tuple[float, float, float]:
+def _audit(ds, X, ids) -> tuple[float, float, float, float]:
     cat = ds.items["category"].to_numpy()
     gender = ds.users["gender"].to_numpy()
     users = np.arange(X.shape[0])
     parity = outcome_parity(contains_group(ids, cat == "cat_0"), gender)
     ba = bias_amplification(ids, X, gender, cat, users=users)
     c0 = ba.categories.index("cat_0")
-    return parity.demographic_parity_difference, abs(ba.train_gap[c0]), abs(ba.rec_gap[c0])
+    return (
+        parity.demographic_parity_difference, abs(ba.train_gap[c0]), abs(ba.rec_gap[c0]),
+        ba.gap_amplification[c0],
+    )
 
 
 @pytest.fixture(scope="module")
-def audits() -> dict[float, tuple[float, float, float]]:
+def audits() -> dict[float, tuple[float, float, float, float]]:
     out = {}
     for s in STRENGTHS:
         ds, X = _data(s)
@@ -62,6 +65,19 @@ def test_the_model_reproduces_the_planted_preference_gap(audits) -> None:
     # a substantial part of the planted gap reaches the lists (about a third here; on this
     # generator the models attenuate it rather than amplify it)
     assert rec_gap[2] > 0.25 * train_gap[2]
+
+
+def test_amplification_reports_the_attenuation_growing_with_the_planted_strength(audits) -> None:
+    # gap amplification = |gap in the lists| - |gap in training| at the planted category:
+    # near zero without a planted bias; with one, negative (EASE passes on only part of the
+    # gap: its lists lean on items popular with both groups) and larger with the strength
+    amp = [audits[s][3] for s in STRENGTHS]
+    assert abs(amp[0]) < 0.015
+    assert amp[1] < 0 and amp[2] < 0
+    assert abs(amp[0]) < abs(amp[1]) < abs(amp[2])
+    assert amp[2] < -0.05
+    for s in STRENGTHS:  # the definition, on the numbers the audit returned
+        assert audits[s][3] == pytest.approx(audits[s][2] - audits[s][1], abs=1e-12)
 
 
 def test_fair_share_cuts_the_planted_parity_gap_by_80_percent(audits) -> None:
