@@ -17,7 +17,11 @@ from training.cli import main
 
 CONFIG = {
     "name": "explain",
-    "data": {"loader": "synthetic", "n_users": 150, "n_items": 60, "n_interactions": 3000},
+    # F users never pick cat_0: some cat_0 items are significant gender proxies
+    "data": {
+        "loader": "synthetic", "n_users": 150, "n_items": 60, "n_interactions": 3000,
+        "bias_strength": 1.0,
+    },
     "models": [
         {"name": "pop", "type": "popularity"},
         {"name": "ease", "type": "ease", "params": {"l2": 50.0}},

@@ -121,6 +121,9 @@ def test_detect_proxies_checks_its_inputs():
         detect_proxies(X, np.array(["F", "F", "M", "M"]), ["a", "b"], threshold=0.3)
     with pytest.raises(ValueError, match=r"X_features: expected shape \(n, 3\)"):
         detect_proxies(X, np.array(["F", "F", "M", "M"]), ["a", "b", "c"])
+    with pytest.raises(ValueError, match=r"alpha: expected None \(effect size only\) or a number "
+                                         r"in \(0, 1\), got 1.0"):
+        detect_proxies(X, np.array(["F", "F", "M", "M"]), ["a", "b"], alpha=1.0)
 
 
 # --------------------------------------------------------- the two-stage ranker
