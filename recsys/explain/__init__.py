@@ -2,9 +2,11 @@
 
 * History explanations (:mod:`recsys.explain._history`) for collaborative models:
   which past interactions raised an item's score. :class:`HistoryShapExplainer`
-  (exact and closed-form for EASE and item-kNN, shap's estimators for ALS),
-  :class:`HistoryLimeExplainer`, :class:`ImplicitAlsExplainer` (implicit's own),
-  :class:`FactorSimilarityExplainer` (a labelled proxy, the only one for BPR).
+  (exact and closed-form for EASE and item-kNN, shap's estimators for ALS and
+  BPR), :class:`HistoryLimeExplainer`, :class:`ImplicitAlsExplainer` (implicit's
+  own), :class:`FactorSimilarityExplainer` (a labelled proxy). BPR is explained
+  through its user factor folded in from the history (:mod:`recsys.explain._bpr`);
+  :func:`foldin_agreement` says how closely that ranks like the served model.
   Popularity, and users without history, get the honest "popularity" explanation.
 * Feature explanations (:mod:`recsys.explain._features`) for the two-stage ranker:
   :class:`FeatureShapExplainer`, :class:`FeatureLimeExplainer` and
@@ -19,6 +21,7 @@ Optional abilities are protocols: a model that implements :class:`ScoresHistory`
 (or :class:`LinearInHistory`) is explained without any change here.
 """
 
+from recsys.explain._bpr import foldin_agreement
 from recsys.explain._features import (
     FeatureLimeExplainer,
     FeatureShapExplainer,
@@ -71,6 +74,7 @@ __all__ = [
     "explanation_text",
     "feature_deletion_score_fn",
     "feature_text",
+    "foldin_agreement",
     "history_scorer",
     "history_text",
     "pair_features",

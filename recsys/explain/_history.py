@@ -3,8 +3,9 @@
 "Which of my past interactions raised this item's score?" The players are the
 user's history items; the value of a coalition ``S`` is the model's score for
 the item when the user's history is restricted to ``S`` (the interaction
-values kept as they are). Every supported model scores the empty history 0,
-so the base value is 0 and the attributions of an item sum to its score.
+values kept as they are). Every supported model but BPR scores the empty
+history 0, so the base value is 0 and the attributions of an item sum to its
+score; BPR scores it the item's bias, its base value (see below).
 
 How each model is explained (see :func:`history_scorer`):
 
@@ -22,10 +23,17 @@ How each model is explained (see :func:`history_scorer`):
   ``recommend`` serves uses the factor learned in training (implicit's
   conjugate-gradient steps) and is kept in ``extra["model_score"]``; the two
   agree as ALS converges.
-* :class:`~recsys.models.BPR` learns its user factors by SGD: there is no function
-  from a history to a score, so no faithful history attribution exists (SHAP and
-  LIME over histories both need one). :class:`FactorSimilarityExplainer` gives a
-  labelled *proxy* (cosine of item factors), ``extra["faithful"] = False``.
+* :class:`~recsys.models.BPR` learns its user factors by SGD, so the served score
+  is no function of the history. The explained function is BPR's own per-user
+  objective with the item factors fixed, maximised for each coalition (the
+  fold-in of :mod:`recsys.explain._bpr`: the fixed point of implicit's SGD in
+  expectation); Shapley values come from ``shap.KernelExplainer`` as for ALS.
+  The empty history scores the item's bias, so ``base_value`` is that bias and
+  the weights sum to ``score - base_value``. As for ALS, ``Explanation.score``
+  is the fold-in score and ``extra["model_score"]`` the served one; how far
+  they agree is :func:`~recsys.explain.foldin_agreement`.
+  :class:`FactorSimilarityExplainer` remains a labelled *proxy* (cosine of item
+  factors), ``extra["faithful"] = False``.
 * :class:`~recsys.models.Popularity` explains itself: method ``"popularity"``, no
   history features. Users without history (cold or unknown users, who get the
   popularity ranking) get the same honest explanation from every explainer.
@@ -43,6 +51,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.metrics import pairwise_distances
 
+from recsys.explain._bpr import bpr_scorer
 from recsys.models import (
     ALS,
     BPR,
@@ -87,8 +96,8 @@ class Explanation:
         (feature-based explanations); ``()`` for popularity.
     weights : ndarray of float64, aligned with ``features`` (read-only)
     base_value : float
-        The output with no feature present (0 for history explanations; the
-        surrogate's intercept for LIME).
+        The output with no feature present (for history explanations 0, except
+        BPR's: the item bias; the surrogate's intercept for LIME).
     score : float
         The output being explained.
     extra : dict
@@ -234,13 +243,17 @@ def history_scorer(model: Recommender) -> ScoresHistory:
     """A :class:`ScoresHistory` for a fitted model.
 
     The model itself if it implements the protocol; otherwise EASE and item-kNN
-    (exactly linear: :class:`LinearInHistory`) and ALS (user factor re-solved).
+    (exactly linear: :class:`LinearInHistory`), ALS (user factor re-solved) and
+    BPR (user factor folded in from BPR's objective, see
+    :mod:`recsys.explain._bpr`; the empty history scores the item bias).
 
     Raises
     ------
     TypeError
-        For BPR (no history-to-score function exists), Popularity (the score
-        does not depend on the history) and unknown models.
+        For Popularity (the score does not depend on the history) and unknown
+        models.
+    ValueError
+        For a BPR fitted with ``regularization=0`` (its fold-in has no maximiser).
 
     Examples
     --------
@@ -263,13 +276,9 @@ def history_scorer(model: Recommender) -> ScoresHistory:
             model.item_factors_, regularization=model.regularization, alpha=model.alpha
         )
     if isinstance(model, BPR):
-        raise TypeError(
-            "model: BPR learns user factors by SGD, so no function maps a history to a "
-            "score and no faithful history attribution exists; use "
-            "FactorSimilarityExplainer for a (labelled, unfaithful) similarity proxy"
-        )
+        return bpr_scorer(model)
     raise TypeError(
-        "model: expected EASE, ItemKNN, ALS or a model implementing ScoresHistory, got "
+        "model: expected EASE, ItemKNN, ALS, BPR or a model implementing ScoresHistory, got "
         f"{type(model).__name__} (feature-based models such as TwoStageRanker are explained "
         "by FeatureShapExplainer and FeatureLimeExplainer)"
     )
@@ -418,7 +427,7 @@ class HistoryShapExplainer(_HistoryExplainer):
     """Shapley values of an item's score over the user's history items.
 
     Exact and closed-form for models linear in the history (EASE, item-kNN,
-    :class:`LinearInHistory`). Otherwise (ALS, any :class:`ScoresHistory`)
+    :class:`LinearInHistory`). Otherwise (ALS, BPR, any :class:`ScoresHistory`)
     ``shap.KernelExplainer`` computes them on the coalition game with
     ``max(n_samples, 2M + 2)`` coalitions for ``M`` history items: exactly when
     that covers all ``2^M - 2`` proper coalitions (about 10 history items for
@@ -524,7 +533,7 @@ class HistoryLimeExplainer(_HistoryExplainer):
 
     Parameters
     ----------
-    model : fitted Recommender (EASE, ItemKNN, ALS or a :class:`ScoresHistory`)
+    model : fitted Recommender (EASE, ItemKNN, ALS, BPR or a :class:`ScoresHistory`)
     n_samples : int, default 500
         Neighbourhood size, the full history included.
     random_state : int or None, default 0
@@ -668,8 +677,9 @@ class FactorSimilarityExplainer(_HistoryExplainer):
     Weight ``j`` is the cosine similarity between the factors of history item
     ``j`` and of the recommended item (BPR's bias column left out). It says
     which past items the recommendation *resembles*, not what caused its score:
-    ``extra["faithful"]`` is False and the weights do not sum to the score. It is
-    the only history explanation fairrec offers for BPR.
+    ``extra["faithful"]`` is False and the weights do not sum to the score.
+    (:class:`HistoryShapExplainer` and :class:`HistoryLimeExplainer` explain ALS
+    and BPR faithfully, through a re-solved or folded-in user factor.)
 
     Examples
     --------

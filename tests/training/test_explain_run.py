@@ -25,7 +25,10 @@ CONFIG = {
     "models": [
         {"name": "pop", "type": "popularity"},
         {"name": "ease", "type": "ease", "params": {"l2": 50.0}},
-        {"name": "bpr", "type": "bpr", "params": {"factors": 4, "iterations": 5}},
+        # trained enough that its fold-in ranks like it (an untrained BPR's random
+        # deletions can raise the fold-in score, leaving fidelity undefined)
+        {"name": "bpr", "type": "bpr",
+         "params": {"factors": 8, "iterations": 50, "learning_rate": 0.05}},
     ],
     "evaluation": {"k": 5},
     "fairness": {"sensitive": ["gender", "age_group"]},
@@ -62,15 +65,34 @@ def test_ease_explanations_are_scored_and_written(out: Path) -> None:
     assert frame["text"].str.startswith("Because you watched").any()
 
 
-def test_popularity_explains_itself_and_bpr_is_not_given_invented_reasons(out: Path) -> None:
+def test_popularity_explains_itself(out: Path) -> None:
     pop = pd.read_parquet(out / "pop" / "explanations.parquet")
     assert set(pop["text"]) == {"Popular with many users"}
     assert _metrics(out, "pop")["explain.protected_reliance"] == 0.0  # no user input at all
-    assert not (out / "bpr" / "explanations.parquet").exists()
-    assert not any(k.startswith("explain.") for k in _metrics(out, "bpr"))
+
+
+def test_bpr_is_explained_through_its_folded_in_user_factor(out: Path) -> None:
+    m = _metrics(out, "bpr")
+    for name in ("coverage", "fidelity", "lime_r2", "stability", "shap_lime_agreement",
+                 "protected_reliance", "foldin_agreement"):
+        assert f"explain.{name}" in m, name
+    assert m["explain.coverage"] == 1.0
+    assert m["explain.fidelity"] > 1.0
+    assert 0.0 <= m["explain.lime_r2"] <= 1.0
+    assert 0.0 <= m["explain.stability"] <= 1.0
+    assert 0.0 <= m["explain.protected_reliance"] <= 1.0
+    assert 0.5 < m["explain.foldin_agreement"] <= 1.0
+    frame = pd.read_parquet(out / "bpr" / "explanations.parquet")
+    assert set(frame["method"]) == {"shap", "lime"}
+    assert frame["user_id"].nunique() == 8
     report = json.loads((out / "bpr" / "fairness_report.json").read_text())
-    assert report["explanations"].startswith("not explained: ")
-    assert "no function maps a history to a score" in report["explanations"]
+    assert "BPR explained through its folded-in user factor" in report["explanations"]
+    # the saved model explains the same way: SHAP plus the item bias is the fold-in score
+    model = load_model(out / "bpr" / "model")
+    user, item = frame[["user_id", "item_id"]].iloc[0]
+    (e,) = HistoryShapExplainer(model, n_samples=200).explain(int(user), [int(item)])
+    assert e.base_value == pytest.approx(float(model.item_factors_[int(item), -1]), abs=1e-6)
+    assert e.base_value + e.weights.sum() == pytest.approx(e.score, abs=1e-9)
 
 
 def test_shap_summary_plot_only_where_there_are_shap_values(out: Path) -> None:
@@ -78,9 +100,9 @@ def test_shap_summary_plot_only_where_there_are_shap_values(out: Path) -> None:
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert imread(png).shape[0] > 100
     assert (out / "ease" / "plots" / "group_ndcg.png").exists()
-    # popularity has explanations but no SHAP values; BPR has no explanations
+    assert (out / "bpr" / "plots" / "shap_summary.png").exists()
+    # popularity has explanations but no SHAP values
     assert not (out / "pop" / "plots" / "shap_summary.png").exists()
-    assert not (out / "bpr" / "plots" / "shap_summary.png").exists()
 
 
 def test_history_reliance_is_the_shap_mass_on_proxy_items(out: Path) -> None:

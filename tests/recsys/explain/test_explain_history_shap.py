@@ -16,7 +16,7 @@ from recsys.explain import (
     ScoresHistory,
     history_scorer,
 )
-from recsys.models import ALS, BPR, EASE, ItemKNN, Popularity
+from recsys.models import ALS, EASE, ItemKNN, Popularity
 
 
 def _random_matrix(seed: int, n_users: int = 60, n_items: int = 30, density: float = 0.2):
@@ -187,13 +187,6 @@ def test_users_without_history_get_the_popularity_explanation():
     assert cold.method == unknown.method == "popularity"
     assert cold.extra["reason"] == "no history (cold user): popularity ranking"
     assert unknown.extra["reason"] == "unknown user: popularity ranking"
-
-
-def test_bpr_has_no_faithful_history_attribution():
-    X = _random_matrix(3)
-    model = BPR(factors=4, iterations=3, num_threads=1).fit(X)
-    with pytest.raises(TypeError, match="BPR learns user factors by SGD"):
-        HistoryShapExplainer(model).explain(0, [1])
 
 
 def test_a_model_implementing_the_protocol_is_explained_without_dispatch():

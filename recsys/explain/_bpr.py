@@ -1,0 +1,498 @@
+"""BPR's user factor folded in from a history: the value function of BPR explanations.
+
+implicit's BPR learns every user factor by SGD, so its served score is not a
+function of the user's history. The fold-in defines one from BPR's own
+objective, with the learned item factors held fixed.
+
+Where the objective comes from
+------------------------------
+implicit's CPU trainer (``implicit/cpu/bpr.pyx``, ``bpr_update``) draws a
+training interaction uniformly (a user ``u`` and a liked item ``i``), then the
+item of another uniformly drawn interaction as the negative ``j``: negatives are
+drawn **in proportion to item popularity**, not uniformly over items. With
+``verify_negative_samples=True`` (implicit's default, which fairrec keeps) a
+negative the user has liked is skipped, with no update at all. Otherwise, with
+``x_uij = u·(v_i − v_j) + b_i − b_j`` (``b`` the item bias, the last item
+column; the user's last column stays 1) and ``z = σ(−x_uij)``::
+
+    u += lr * (z * (v_i − v_j) − reg * u)
+
+The penalty is applied once per sample, with the gradient's step. Given ``u``,
+the liked item is uniform over the history ``S`` and the kept negatives follow
+``p_j ∝ popularity_j`` restricted to the items outside ``S``, so the expected
+update vanishes exactly where the gradient of
+
+    f_S(u) = mean_{i ∈ S} E_{j ~ p(· | j ∉ S)} log σ(x_uij) − (reg / 2) |u|²
+
+does: the fixed point of implicit's SGD in expectation, item factors fixed, is
+``u(S) = argmax f_S``, with the model's own ``regularization`` at that scale. The
+expectation over negatives is taken over a fixed, seeded sample of
+``n_negatives`` draws from the popularity distribution (systematic sampling: one
+uniform offset, then evenly spaced points on the cumulative distribution, so an
+item with probability ``p`` is drawn ``⌊n p⌋`` or ``⌈n p⌉`` times). Per history,
+the drawn items in the history are dropped and the rest re-weighted, as
+implicit's skipping does. The sample depends only on the model and
+``random_state``: SHAP, LIME and the deletion test explain one and the same
+function.
+
+The value function
+------------------
+``score_S(t) = u(S)·v_t + b_t``. The empty history, and a history that holds
+every drawn negative (no pairs left), give ``u = 0``: the **base value is the
+item bias** ``b_t``, not 0, and Shapley values sum to ``score − b_t``.
+
+Solving it
+----------
+``f_S`` is strictly concave for ``reg > 0``. Each history's maximiser is found
+by Newton's method, batched with numpy: histories are sorted by length and cut
+into batches whose pair blocks (histories x positives x negatives) stay in
+cache. When the histories overlap heavily (the masked histories of one user),
+every one starts from the solution for their union, with its inverse Hessian as
+a first guess; otherwise from 0. A history's Hessian is kept while its steps
+still cut the gradient tenfold (the chord method) and the step length found by
+backtracking on ``|∇f|²``. A history has converged when
+``|∇f| <= tol * (|∇ data term| + reg |u|)``, ``tol = 1e-6`` (the two terms
+balance at the optimum); those that do not within ``max_iter`` steps trigger a
+``ConvergenceWarning`` saying how many and how far off they are.
+"""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.stats import rankdata
+from sklearn.exceptions import ConvergenceWarning
+from threadpoolctl import threadpool_limits
+
+from recsys.models import BPR, Recommender, check_fitted
+
+__all__ = ["foldin_agreement"]
+
+N_NEGATIVES = 256  # draws of the negative sample (ML-100K: about 250 distinct items)
+_TOL = 1e-6
+_MAX_ITER = 50
+_MAX_HALVINGS = 40
+_ARMIJO = 1e-4
+_BLOCK = 2**19  # histories x positives x negatives per batch (4 MB float64 temporaries)
+_CHORD = 0.1  # keep a Hessian while each step cuts the relative gradient 10-fold
+_WARM_OVERLAP = 0.25  # warm start when the histories average this share of their union
+
+
+# ------------------------------------------------------------------ negatives
+def _popularity_negatives(
+    popularity: np.ndarray, n_negatives: int, random_state: int | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """A systematic sample of ``n_negatives`` items drawn in proportion to ``popularity``.
+
+    Returns the distinct items drawn (sorted) and how many times each was drawn.
+
+    Examples
+    --------
+    >>> items, counts = _popularity_negatives(np.array([6.0, 0.0, 2.0]), 4, 0)
+    >>> items.tolist(), counts.tolist()
+    ([0, 2], [3.0, 1.0])
+    """
+    popularity = np.asarray(popularity, dtype=np.float64)
+    total = popularity.sum()
+    if not total > 0:
+        raise ValueError("item_popularity: expected at least one item with interactions, got none")
+    cdf = np.cumsum(popularity) / total
+    offset = np.random.default_rng(random_state).random()
+    points = (offset + np.arange(n_negatives)) / n_negatives
+    drawn = np.minimum(np.searchsorted(cdf, points, side="right"), popularity.size - 1)
+    items, counts = np.unique(drawn, return_counts=True)
+    return items.astype(np.int64), counts.astype(np.float64)
+
+
+@dataclass(frozen=True)
+class _Negatives:
+    """The drawn negatives: items, draw counts, factors and biases (and float32 copies)."""
+
+    items: np.ndarray  # [K]
+    counts: np.ndarray  # [K]
+    factors: np.ndarray  # [K, f] float64
+    bias: np.ndarray  # [K]
+    factors32: np.ndarray  # [K, f] float32
+    outer32: np.ndarray  # [K, f * f] float32: v_j v_jᵀ flattened
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """Histories of similar length, their positives gathered per row (padding weighs 0)."""
+
+    factors: np.ndarray  # [c, P, f] float64
+    bias: np.ndarray  # [c, P]
+    a: np.ndarray  # [c, P]: 1/|S| on the history's items
+    q: np.ndarray  # [c, K]: negative weights, summing to 1 (0 for a history without pairs)
+
+
+# ------------------------------------------------------------------ objective
+class _Objective:
+    """Gradient and curvature of ``f(u) = Σ_ij a_i q_j log σ(x_ij) − reg/2 |u|²``, per row."""
+
+    def __init__(self, batch: _Batch, negatives: _Negatives, regularization: float) -> None:
+        self.batch, self.neg, self.reg = batch, negatives, regularization
+
+    def sigmoid(self, u: np.ndarray) -> np.ndarray:
+        """``σ(x_ij)`` for every row, positive and negative: ``[c, P, K]``.
+
+        Written as ``1 / (1 + e^{s_j − m} e^{m − s_i})``, ``s`` the scores and ``m``
+        the row's mean positive score: one exponential per item rather than per
+        pair (exponents clipped at ±350, far beyond where σ saturates).
+        """
+        b = self.batch
+        s_pos = (b.factors @ u[:, :, None])[..., 0] + b.bias
+        s_neg = u @ self.neg.factors.T + self.neg.bias
+        m = np.einsum("rp,rp->r", b.a, s_pos)[:, None]
+        e_pos = np.exp(np.clip(m - s_pos, -350.0, 350.0))
+        e_neg = np.exp(np.clip(s_neg - m, -350.0, 350.0))
+        sig = e_pos[:, :, None] * e_neg[:, None, :]
+        sig += 1.0
+        return np.reciprocal(sig, out=sig)
+
+    def gradient(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``∇f`` and ``|∇f| / (|∇ data term| + reg |u|)`` (0 when both are 0), per row."""
+        b = self.batch
+        sig = self.sigmoid(u)
+        # each pair weighs σ(−x) = 1 − σ(x) in the gradient
+        pos_mass = b.a * (b.q.sum(axis=1, keepdims=True) - (sig @ b.q[:, :, None])[..., 0])
+        neg_mass = b.q * (b.a.sum(axis=1, keepdims=True) - (b.a[:, None, :] @ sig)[:, 0])
+        data = (pos_mass[:, None, :] @ b.factors)[:, 0] - neg_mass @ self.neg.factors
+        grad = data - self.reg * u
+        scale = np.linalg.norm(data, axis=1) + self.reg * np.linalg.norm(u, axis=1)
+        residual = np.linalg.norm(grad, axis=1) / np.where(scale > 0, scale, 1.0)
+        return grad, residual
+
+    def hessian(self, u: np.ndarray) -> np.ndarray:
+        """``−∇²f = Σ_ij a_i q_j σ(x)σ(−x) (v_i − v_j)(v_i − v_j)ᵀ + reg I``, per row.
+
+        In float32 (and so is its inverse): an inexact Hessian only slows
+        Newton's last steps a little; the gradient, which fixes the optimum,
+        stays float64.
+        """
+        b = self.batch
+        n_rows, f = u.shape
+        w = self.sigmoid(u)
+        w -= w * w
+        w *= b.a[:, :, None]
+        w *= b.q[:, None, :]
+        w32 = w.astype(np.float32)
+        pos32 = b.factors.astype(np.float32)
+        # Σ_i α_i v_i v_iᵀ + Σ_j β_j v_j v_jᵀ − Σ_ij w_ij (v_i v_jᵀ + v_j v_iᵀ)
+        alpha = w32.sum(axis=2)
+        hess = (np.swapaxes(pos32, 1, 2) * alpha[:, None, :]) @ pos32
+        hess += (w32.sum(axis=1) @ self.neg.outer32).reshape(n_rows, f, f)
+        cross = np.swapaxes(pos32, 1, 2) @ (w32 @ self.neg.factors32)
+        hess -= cross + np.swapaxes(cross, 1, 2)
+        hess[:, np.arange(f), np.arange(f)] += np.float32(self.reg)
+        return hess
+
+
+def _newton(
+    problem: _Objective,
+    u: np.ndarray,
+    *,
+    tol: float,
+    max_iter: int,
+    inverse: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Newton steps from ``u`` (modified in place); returns ``u`` and the relative gradients.
+
+    A row's Hessian is kept while its steps still cut the relative gradient
+    ``_CHORD`` times or more (the chord method: near the optimum the Hessian
+    barely moves, and it is the costly part), and recomputed otherwise. The
+    step length is found by backtracking on ``|∇f|²`` (Armijo), which needs
+    gradients only. A row that cannot progress even with a fresh Hessian
+    (rounding) is stopped and reported by its residual. ``inverse``, if given,
+    is a first guess of the inverse Hessian shared by all rows.
+    """
+    n_rows, f = u.shape
+    grad, residual = problem.gradient(u)
+    fresh = np.zeros(n_rows, dtype=bool)  # the Hessian was computed at the current u
+    stale = np.full(n_rows, inverse is None)  # the Hessian must be recomputed
+    if inverse is None:
+        inverse = np.empty((n_rows, f, f), dtype=np.float32)
+    else:
+        inverse = np.repeat(inverse[None], n_rows, axis=0)
+    stalled = np.zeros(n_rows, dtype=bool)
+    for _ in range(max_iter):
+        active = np.flatnonzero((residual > tol) & ~stalled)
+        if active.size == 0:
+            break
+        update = active[stale[active]]
+        if update.size:
+            sub = _Objective(_take(problem.batch, update), problem.neg, problem.reg)
+            inverse[update] = np.linalg.inv(sub.hessian(u[update]))
+            stale[update], fresh[update] = False, True
+        step = (inverse[active] @ grad[active][..., None])[..., 0]
+        before = residual[active]
+        merit = np.einsum("rf,rf->r", grad[active], grad[active])
+        moved = np.zeros(n_rows, dtype=bool)
+        rows, t = active, np.ones(active.size)
+        sub = _Objective(_take(problem.batch, rows), problem.neg, problem.reg)
+        for _ in range(_MAX_HALVINGS):
+            trial = u[rows] + t[:, None] * step
+            g, r = sub.gradient(trial)
+            ok = (np.einsum("rf,rf->r", g, g) <= (1 - 2 * _ARMIJO * t) * merit) | (r <= tol)
+            u[rows[ok]], grad[rows[ok]], residual[rows[ok]] = trial[ok], g[ok], r[ok]
+            moved[rows[ok]] = True
+            keep = ~ok
+            if not keep.any():
+                break
+            rows, step, merit, t = rows[keep], step[keep], merit[keep], t[keep] / 2
+            sub = _Objective(_take(sub.batch, keep), problem.neg, problem.reg)
+        # no progress: with a fresh Hessian, give up; with an old one, recompute it
+        stuck = active[~moved[active]]
+        stalled[stuck[fresh[stuck]]] = True
+        slow = residual[active] > _CHORD * before
+        stale[active[slow | ~moved[active]]] = True
+        fresh[active[moved[active]]] = False
+    return u, residual
+
+
+def _take(batch: _Batch, rows: np.ndarray) -> _Batch:
+    """The sub-batch of ``rows`` (indices or a mask)."""
+    return _Batch(batch.factors[rows], batch.bias[rows], batch.a[rows], batch.q[rows])
+
+
+# -------------------------------------------------------------------- scorer
+class _BprScorer:
+    """BPR's per-user objective maximised for arbitrary histories (a ``ScoresHistory``).
+
+    See the module docstring. ``item_factors`` as implicit learns them,
+    ``[n_items, factors + 1]`` with the item bias last; ``item_popularity`` the
+    training interactions per item (implicit's negative sampling weights).
+    """
+
+    def __init__(
+        self,
+        item_factors: np.ndarray,
+        item_popularity: np.ndarray,
+        *,
+        regularization: float,
+        n_negatives: int = N_NEGATIVES,
+        random_state: int | None = 0,
+        tol: float = _TOL,
+        max_iter: int = _MAX_ITER,
+    ) -> None:
+        Y = np.asarray(item_factors, dtype=np.float64)
+        if Y.ndim != 2 or Y.shape[1] < 2:
+            raise ValueError(
+                "item_factors: expected shape (n_items, factors + 1) with the item bias last, "
+                f"got {Y.shape}"
+            )
+        if np.shape(item_popularity) != (Y.shape[0],):
+            raise ValueError(
+                f"item_popularity: expected shape ({Y.shape[0]},), got {np.shape(item_popularity)}"
+            )
+        if isinstance(regularization, bool) or not (
+            isinstance(regularization, numbers.Real) and regularization > 0
+        ):
+            raise ValueError(
+                "regularization: the BPR fold-in needs a positive regularization (the objective "
+                f"has no maximiser otherwise), got {regularization!r}"
+            )
+        if isinstance(n_negatives, bool) or not isinstance(n_negatives, numbers.Integral) or (
+            n_negatives < 1
+        ):
+            raise ValueError(f"n_negatives: expected a positive integer, got {n_negatives!r}")
+        self.factors, self.bias = Y[:, :-1], Y[:, -1]
+        self.regularization = float(regularization)
+        self.tol, self.max_iter = float(tol), int(max_iter)
+        items, counts = _popularity_negatives(item_popularity, int(n_negatives), random_state)
+        V = self.factors[items]
+        f = V.shape[1]
+        self.negatives = _Negatives(
+            items=items,
+            counts=counts,
+            factors=V,
+            bias=self.bias[items],
+            factors32=V.astype(np.float32),
+            outer32=np.einsum("jf,jg->jfg", V, V).reshape(-1, f * f).astype(np.float32),
+        )
+
+    def user_factors(self, history: sp.csr_matrix) -> np.ndarray:
+        """``u(S)`` for each history row: ``[n_rows, factors]`` (without the constant 1)."""
+        h = sp.csr_matrix(history, dtype=np.float64, copy=True)
+        h.sum_duplicates()
+        h.eliminate_zeros()  # values are ignored: any stored non-zero is an interaction
+        out = np.zeros((h.shape[0], self.factors.shape[1]))
+        lengths = np.diff(h.indptr)
+        live = np.flatnonzero(lengths > 0)
+        if live.size == 0:
+            return out
+        # small matrices: BLAS threads cost more than they save (and stall a busy machine)
+        with threadpool_limits(1, user_api="blas"):
+            start, inverse = self._warm_start(h, lengths[live])
+            residuals = np.zeros(h.shape[0])
+            # sorted by length, so a batch pads its histories little
+            order = live[np.argsort(lengths[live], kind="stable")]
+            for rows in self._cut(order, lengths):
+                problem = _Objective(self._batch(h, rows), self.negatives, self.regularization)
+                u0 = np.repeat(start[None, :], rows.size, axis=0)
+                out[rows], residuals[rows] = _newton(
+                    problem, u0, tol=self.tol, max_iter=self.max_iter, inverse=inverse
+                )
+        failed = residuals > self.tol
+        if failed.any():
+            warnings.warn(
+                f"BPR fold-in: {int(failed.sum())} of {h.shape[0]} histories did not converge "
+                f"in {self.max_iter} Newton steps (largest relative gradient "
+                f"{residuals.max():.2e}, tolerance {self.tol:.0e})",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+        return out
+
+    def score_history(self, history: sp.csr_matrix, items: np.ndarray) -> np.ndarray:
+        """``u(S)·v_t + b_t`` for each history row and item: ``[n_rows, len(items)]``."""
+        items = np.asarray(items, dtype=np.int64)
+        return self.user_factors(history) @ self.factors[items].T + self.bias[items]
+
+    # ------------------------------------------------------------- internals
+    def _warm_start(
+        self, h: sp.csr_matrix, lengths: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """``u`` of the union of the histories and its inverse Hessian, when they overlap.
+
+        Only the speed depends on it (the optimum is unique): the masked
+        histories of one user then start a few chord steps from their optimum.
+        Histories that overlap little (different users) start from 0.
+        """
+        union = np.unique(h.indices)
+        if lengths.mean() < _WARM_OVERLAP * union.size:
+            return np.zeros(self.factors.shape[1]), None
+        row = sp.csr_matrix(
+            (np.ones(union.size), union, [0, union.size]), shape=(1, h.shape[1])
+        )
+        problem = _Objective(self._batch(row, np.array([0])), self.negatives, self.regularization)
+        u, _ = _newton(
+            problem, np.zeros((1, self.factors.shape[1])), tol=self.tol, max_iter=self.max_iter
+        )
+        return u[0], np.linalg.inv(problem.hessian(u))[0]
+
+    def _cut(self, order: np.ndarray, lengths: np.ndarray) -> list[np.ndarray]:
+        """Consecutive runs of ``order`` whose pair blocks stay within ``_BLOCK``."""
+        widths = lengths[order] * self.negatives.items.size
+        batches, begin = [], 0
+        while begin < order.size:
+            # rows sorted by length: a run's block is its size times its last (widest) row
+            blocks = np.arange(1, order.size - begin + 1) * widths[begin:]
+            size = max(1, int(np.searchsorted(blocks, _BLOCK, side="right")))
+            batches.append(order[begin : begin + size])
+            begin += size
+        return batches
+
+    def _batch(self, h: sp.csr_matrix, rows: np.ndarray) -> _Batch:
+        """The positives of ``rows`` gathered and padded, and their weights ``a`` and ``q``."""
+        lengths = h.indptr[rows + 1] - h.indptr[rows]
+        width = int(lengths.max())
+        offsets = np.arange(width)
+        valid = offsets[None, :] < lengths[:, None]
+        positions = np.where(valid, h.indptr[rows][:, None] + offsets[None, :], 0)
+        items = np.where(valid, h.indices[positions], 0)
+        a = valid / lengths[:, None]
+        liked = h[rows][:, self.negatives.items].toarray() != 0
+        q = np.where(liked, 0.0, self.negatives.counts)
+        total = q.sum(axis=1, keepdims=True)
+        # every drawn negative liked: no pairs, f = -reg/2 |u|², so u = 0
+        q = np.divide(q, total, out=np.zeros_like(q), where=total > 0)
+        a[total[:, 0] == 0] = 0.0
+        factors = self.factors[items] * valid[:, :, None]
+        return _Batch(factors, self.bias[items] * valid, a, q)
+
+
+def bpr_scorer(
+    model: BPR, *, n_negatives: int = N_NEGATIVES, random_state: int | None = 0
+) -> _BprScorer:
+    """The fold-in scorer of a fitted :class:`~recsys.models.BPR`."""
+    check_fitted(model)
+    return _BprScorer(
+        model.item_factors_,
+        model.item_popularity_,
+        regularization=model.regularization,
+        n_negatives=n_negatives,
+        random_state=random_state,
+    )
+
+
+# ----------------------------------------------------------------- agreement
+def foldin_agreement(
+    model: Recommender,
+    users: np.ndarray,
+    *,
+    exclude_seen: bool = True,
+    n_negatives: int = N_NEGATIVES,
+    random_state: int | None = 0,
+) -> np.ndarray:
+    """Spearman correlation between BPR's fold-in scores and its served scores, per user.
+
+    For each user the fold-in factor ``u(S)`` is solved from her training
+    history (see :mod:`recsys.explain._bpr`), and the items are scored with it
+    and with the factor ``recommend`` uses (learned by implicit's SGD). The
+    correlation is over the items she can be recommended (``exclude_seen``,
+    the default) or over all items: 1 means the explained function ranks
+    exactly like the served model. Users without history get ``nan``.
+
+    Parameters
+    ----------
+    model : fitted BPR
+    users : 1-D array of int
+        Internal user indices.
+    exclude_seen : bool, default True
+    n_negatives : int, default 256
+    random_state : int or None, default 0
+        The negative sample, as the explainers draw it.
+
+    Returns
+    -------
+    ndarray of float64, shape (len(users),)
+
+    Examples
+    --------
+    >>> X = sp.csr_matrix(np.kron(np.eye(2), np.ones((4, 4))))
+    >>> model = BPR(factors=4, iterations=200, learning_rate=0.05, num_threads=1).fit(X)
+    >>> rho = foldin_agreement(model, np.array([0, 5]), exclude_seen=False)
+    >>> bool(np.all(rho > 0.5))
+    True
+    """
+    if not isinstance(model, BPR):
+        raise TypeError(f"model: expected a fitted BPR, got {type(model).__name__}")
+    check_fitted(model)
+    users = np.asarray(users)
+    if users.ndim != 1 or not (users.size == 0 or np.issubdtype(users.dtype, np.integer)):
+        raise ValueError(
+            f"users: expected a 1-D array of user indices, got dtype {users.dtype} and shape "
+            f"{users.shape}"
+        )
+    users = users.astype(np.int64)
+    bad = users[(users < 0) | (users >= model.n_users_)]
+    if bad.size:
+        raise ValueError(f"users: expected indices in [0, {model.n_users_}), got {bad[:5].tolist()}")
+    history = model.user_items_[users]
+    folded = bpr_scorer(model, n_negatives=n_negatives, random_state=random_state).score_history(
+        history, np.arange(model.n_items_)
+    )
+    served = np.asarray(model._score(users), dtype=np.float64)
+    keep = history.toarray() == 0 if exclude_seen else np.ones(folded.shape, dtype=bool)
+    return _masked_spearman(folded, served, keep, valid=np.diff(history.indptr) > 0)
+
+
+def _masked_spearman(
+    x: np.ndarray, y: np.ndarray, keep: np.ndarray, *, valid: np.ndarray
+) -> np.ndarray:
+    """Row-wise Spearman correlation of ``x`` and ``y`` over the entries in ``keep``."""
+    rx = rankdata(np.where(keep, x, np.nan), axis=1, nan_policy="omit")
+    ry = rankdata(np.where(keep, y, np.nan), axis=1, nan_policy="omit")
+    n = keep.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rx = rx - np.nansum(rx, axis=1, keepdims=True) / n[:, None]
+        ry = ry - np.nansum(ry, axis=1, keepdims=True) / n[:, None]
+        rho = np.nansum(rx * ry, axis=1) / np.sqrt(
+            np.nansum(rx * rx, axis=1) * np.nansum(ry * ry, axis=1)
+        )
+    return np.where(valid & (n > 1), rho, np.nan)

@@ -1,0 +1,260 @@
+"""BPR explained over the history: the fold-in of BPR's per-user objective."""
+
+from __future__ import annotations
+
+import doctest
+import itertools
+import math
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from scipy.optimize import minimize
+from sklearn.exceptions import ConvergenceWarning
+
+import recsys.explain._bpr as bpr_module
+from evaluation import deletion_fidelity
+from recsys.errors import NotFittedError
+from recsys.explain import (
+    HistoryLimeExplainer,
+    HistoryShapExplainer,
+    ScoresHistory,
+    deletion_score_fn,
+    foldin_agreement,
+    history_scorer,
+)
+from recsys.explain._bpr import _BprScorer, _masked_spearman, _popularity_negatives
+from recsys.models import BPR, EASE
+
+PLANTED, TARGET = 3, 7
+
+
+def _random_matrix(seed: int, n_users: int = 40, n_items: int = 25, density: float = 0.3):
+    rng = np.random.default_rng(seed)
+    X = (rng.random((n_users, n_items)) < density).astype(np.float32)
+    X[:, 0] = 1.0  # no empty rows
+    return sp.csr_matrix(X)
+
+
+@pytest.fixture(scope="module")
+def bpr() -> tuple[BPR, sp.csr_matrix]:
+    X = _random_matrix(0)
+    model = BPR(factors=6, iterations=60, learning_rate=0.05, num_threads=1, random_state=0)
+    return model.fit(X), X
+
+
+@pytest.fixture(scope="module")
+def planted() -> BPR:
+    """Hand-set item factors: history item 3 alone points at the target item 7."""
+    rng = np.random.default_rng(1)
+    X = (rng.random((30, 12)) < 0.4).astype(np.float32)
+    X[0] = 0.0
+    X[0, [1, 2, PLANTED, 4, 5]] = 1.0
+    model = BPR(factors=2, iterations=3, num_threads=1).fit(sp.csr_matrix(X))
+    Y = np.zeros((12, 3), dtype=np.float32)
+    Y[:, 1] = rng.normal(0.0, 0.3, 12)  # a weak second factor
+    Y[:, 2] = rng.normal(0.0, 0.2, 12)  # item biases
+    Y[PLANTED, 0] = 2.0
+    Y[TARGET, 0] = 1.0
+    model.item_factors_ = Y
+    return model
+
+
+def _objective_by_pairs(scorer: _BprScorer, history: np.ndarray):
+    """f(u) and its gradient by a plain loop over (positive, negative) pairs."""
+    V, b, reg = scorer.factors, scorer.bias, scorer.regularization
+    liked = set(history.tolist())
+    kept = [(j, c) for j, c in zip(scorer.negatives.items, scorer.negatives.counts, strict=True)
+            if j not in liked]
+    total = sum(c for _, c in kept)
+
+    def f(u: np.ndarray) -> tuple[float, np.ndarray]:
+        value, grad = -0.5 * reg * u @ u, -reg * u
+        for i in history:
+            for j, c in kept:
+                x = u @ (V[i] - V[j]) + b[i] - b[j]
+                w = c / total / history.size
+                value += w * -np.logaddexp(0.0, -x)
+                grad = grad + w * (V[i] - V[j]) / (1.0 + np.exp(x))
+        return value, grad
+
+    return f
+
+
+# ------------------------------------------------------------------ optimum
+def test_the_solver_reaches_the_maximum_of_the_objective(bpr):
+    model, X = bpr
+    scorer = history_scorer(model)
+    for user in (1, 8, 21):
+        history = X[user].indices
+        u = scorer.user_factors(X[user])[0]
+        f = _objective_by_pairs(scorer, history)
+        _, grad = f(u)
+        assert np.linalg.norm(grad) <= 1e-6 * max(1.0, scorer.regularization * np.linalg.norm(u))
+        # and scipy, on the same objective from another start, lands on the same factor
+        ref = minimize(lambda v, f=f: tuple(-t for t in f(v)), np.ones(u.size), jac=True,
+                       method="L-BFGS-B", options={"gtol": 1e-12, "ftol": 1e-15, "maxiter": 5000})
+        np.testing.assert_allclose(u, ref.x, atol=1e-5)
+
+
+def test_many_histories_in_one_call_match_one_at_a_time(bpr):
+    model, X = bpr
+    scorer = history_scorer(model)
+    together = scorer.user_factors(X[:12])
+    alone = np.vstack([scorer.user_factors(X[r]) for r in range(12)])
+    np.testing.assert_allclose(together, alone, atol=1e-6)
+
+
+def test_values_are_ignored_interactions_are_binary(bpr):
+    model, X = bpr
+    scorer = history_scorer(model)
+    weighted = X[3].copy()
+    weighted.data = np.arange(1, weighted.nnz + 1, dtype=np.float32)
+    items = np.arange(X.shape[1])
+    np.testing.assert_allclose(
+        scorer.score_history(weighted, items), scorer.score_history(X[3], items), atol=1e-12
+    )
+
+
+def test_the_negatives_are_a_systematic_popularity_sample():
+    items, counts = _popularity_negatives(np.array([6.0, 0.0, 2.0]), 4, 0)
+    assert items.tolist() == [0, 2] and counts.tolist() == [3.0, 1.0]
+    popularity = np.array([5.0, 0.0, 1.0, 30.0, 14.0])
+    items, counts = _popularity_negatives(popularity, 100, 7)
+    drawn = np.zeros(5)
+    drawn[items] = counts
+    expected = 100 * popularity / popularity.sum()  # 10, 0, 2, 60, 28
+    assert np.all(np.abs(drawn - expected) < 1.0)
+
+
+# --------------------------------------------------------------- base value
+def test_the_empty_history_scores_the_item_bias(bpr):
+    model, X = bpr
+    items = np.arange(X.shape[1])
+    empty = sp.csr_matrix((2, X.shape[1]))
+    scores = history_scorer(model).score_history(empty, items)
+    np.testing.assert_array_equal(scores, np.tile(model.item_factors_[:, -1], (2, 1)))
+
+
+def test_shapley_values_and_the_bias_add_up_to_the_folded_in_score(bpr):
+    model, X = bpr
+    user = int(np.argmin(np.abs(np.diff(X.indptr) - 6)))  # a history of about 6 items
+    row = sp.csr_matrix(X[user], dtype=np.float64)
+    items = np.array([2, 11])
+    scorer = history_scorer(model)
+    explanations = HistoryShapExplainer(model, n_samples=200).explain(user, items)
+    full = scorer.score_history(row, items)[0]
+    # every coalition's value: bit j of the code = history item j kept
+    codes = np.arange(2**row.nnz)
+    r, j = np.nonzero((codes[:, None] >> np.arange(row.nnz)) & 1)
+    table = scorer.score_history(
+        sp.csr_matrix((row.data[j], (r, row.indices[j])), shape=(codes.size, row.shape[1])), items
+    )
+    n = row.nnz
+    for k, e in enumerate(explanations):
+        assert e.extra["exact"] is True
+        assert e.base_value == pytest.approx(model.item_factors_[items[k], -1], abs=1e-6)
+        assert e.score == pytest.approx(full[k], abs=1e-6)
+        assert e.base_value + e.weights.sum() == pytest.approx(e.score, abs=1e-9)
+        assert e.extra["model_score"] == pytest.approx(model._score(np.array([user]))[0, items[k]])
+        brute = np.zeros(n)
+        for p in range(n):
+            for c in itertools.chain.from_iterable(
+                itertools.combinations([q for q in range(n) if q != p], s) for s in range(n)
+            ):
+                weight = math.factorial(len(c)) * math.factorial(n - len(c) - 1) / math.factorial(n)
+                code = sum(1 << q for q in c)
+                brute[p] += weight * (table[code | (1 << p), k] - table[code, k])
+        np.testing.assert_allclose(e.weights, brute, atol=1e-6)
+
+
+# ------------------------------------------------------------ planted cause
+def test_the_planted_history_item_gets_the_top_attribution(planted):
+    (shap,) = HistoryShapExplainer(planted).explain(0, [TARGET])
+    (lime,) = HistoryLimeExplainer(planted, n_samples=300).explain(0, [TARGET])
+    assert shap.features == lime.features == (1, 2, PLANTED, 4, 5)
+    assert shap.top_features(1) == lime.top_features(1) == (PLANTED,)
+    assert shap.weights[2] > 1.0 + np.delete(shap.weights, 2).max()  # by a wide margin
+    assert shap.base_value == pytest.approx(float(planted.item_factors_[TARGET, -1]), abs=1e-6)
+
+
+def test_deleting_the_top_attributed_items_lowers_the_score_more_than_random(bpr):
+    model, X = bpr
+    users = np.arange(10)
+    ids, _ = model.recommend(users, k=3)
+    explanations = [
+        e for row in HistoryShapExplainer(model, n_samples=100).explain_rankings(users, ids)
+        for e in row
+    ]
+    ratio = deletion_fidelity(
+        deletion_score_fn(model),
+        [e.user for e in explanations],
+        [e.item for e in explanations],
+        explanations,
+        m=2,
+    )
+    assert ratio > 1.0
+
+
+# ----------------------------------------------------------------- agreement
+def test_foldin_agreement_is_a_rank_correlation_per_user(bpr):
+    model, X = bpr
+    rho = foldin_agreement(model, np.arange(10))
+    assert rho.shape == (10,) and np.all((rho >= -1) & (rho <= 1))
+    assert np.nanmean(rho) > 0.5  # the fold-in ranks much like the served model
+
+
+def test_masked_spearman_matches_scipy():
+    from scipy.stats import spearmanr
+
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(4, 9)), rng.normal(size=(4, 9))
+    y[0, :3] = x[0, :3]
+    x[1, 2] = x[1, 5]  # a tie
+    keep = rng.random((4, 9)) < 0.7
+    keep[3] = False
+    keep[3, 0] = True  # one item: undefined
+    rho = _masked_spearman(x, y, keep, valid=np.array([True, True, False, True]))
+    for r in range(2):
+        assert rho[r] == pytest.approx(spearmanr(x[r, keep[r]], y[r, keep[r]])[0], abs=1e-12)
+    assert np.isnan(rho[2]) and np.isnan(rho[3])
+
+
+# -------------------------------------------------------------------- errors
+def test_history_scorer_accepts_bpr(bpr):
+    model, _ = bpr
+    assert isinstance(history_scorer(model), ScoresHistory)
+
+
+def test_unfitted_and_unsuitable_models_are_named(bpr):
+    model, _ = bpr
+    with pytest.raises(NotFittedError, match="This BPR is not fitted yet"):
+        history_scorer(BPR())
+    with pytest.raises(NotFittedError, match="This BPR is not fitted yet"):
+        foldin_agreement(BPR(), np.array([0]))
+    with pytest.raises(TypeError, match="model: expected a fitted BPR, got EASE"):
+        foldin_agreement(EASE().fit(_random_matrix(1)), np.array([0]))
+    with pytest.raises(ValueError, match=r"users: expected indices in \[0, 40\), got \[40\]"):
+        foldin_agreement(model, np.array([1, 40]))
+    unregularised = BPR(factors=2, iterations=2, regularization=0.0, num_threads=1)
+    with pytest.raises(ValueError, match="regularization: the BPR fold-in needs a positive "
+                                         "regularization .* got 0.0"):
+        history_scorer(unregularised.fit(_random_matrix(2)))
+
+
+def test_a_history_that_does_not_converge_is_reported(bpr):
+    model, X = bpr
+    scorer = _BprScorer(model.item_factors_, model.item_popularity_,
+                        regularization=model.regularization, max_iter=1)
+    with pytest.warns(ConvergenceWarning, match=r"BPR fold-in: \d+ of 3 histories did not "
+                                                r"converge in 1 Newton steps"):
+        scorer.user_factors(X[:3])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        history_scorer(model).user_factors(X[:3])
+
+
+def test_docstring_examples():
+    result = doctest.testmod(bpr_module)
+    assert result.attempted > 0 and result.failed == 0
