@@ -4,8 +4,10 @@
   which past interactions raised an item's score. :class:`HistoryShapExplainer`
   (exact and closed-form for EASE and item-kNN, shap's estimators for ALS and
   BPR), :class:`HistoryLimeExplainer`, :class:`ImplicitAlsExplainer` (implicit's
-  own), :class:`FactorSimilarityExplainer` (a labelled proxy). BPR is explained
-  through its user factor folded in from the history (:mod:`recsys.explain._bpr`);
+  own), :class:`BprRepresenterExplainer` (BPR's fold-in score split exactly over
+  the history: the fast path), :class:`FactorSimilarityExplainer` (a labelled
+  proxy). BPR is explained through its user factor folded in from the history
+  (:mod:`recsys.explain._bpr`);
   :func:`foldin_agreement` says how closely that ranks like the served model.
   Popularity, and users without history, get the honest "popularity" explanation.
 * Feature explanations (:mod:`recsys.explain._features`) for the two-stage ranker:
@@ -30,6 +32,7 @@ from recsys.explain._features import (
     pair_features,
 )
 from recsys.explain._history import (
+    BprRepresenterExplainer,
     Explanation,
     FactorSimilarityExplainer,
     HistoryLimeExplainer,
@@ -55,6 +58,7 @@ from recsys.explain._text import (
 )
 
 __all__ = [
+    "BprRepresenterExplainer",
     "POPULAR_TEXT",
     "SIMILAR_TASTES_TEXT",
     "Explanation",

@@ -12,8 +12,8 @@ Reason codes
 (personalisation turned off), ``"unknown_user"``, ``"item"`` (similar items).
 ``reasons`` (one per item): ``"history"`` (ranked with the user's history;
 when explained, some history item raised its score), ``"weak_history"``
-(explained, and no history item raised its score), ``"similarity_proxy"``
-(explained by BPR's labelled proxy), ``"popular"``, ``"similar_item"``.
+(explained, and no history item raised its score), ``"popular"``,
+``"similar_item"``.
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ from recsys.errors import FairrecError
 from recsys.explain import (
     POPULAR_TEXT,
     Explanation,
-    FactorSimilarityExplainer,
+    BprRepresenterExplainer,
     HistoryShapExplainer,
     ImplicitAlsExplainer,
     LinearInHistory,
@@ -62,7 +62,6 @@ __all__ = [
     "LABELS",
     "NOBODY_TEXT",
     "NO_RAISE_TEXT",
-    "NO_RESEMBLANCE_TEXT",
     "ListRequest",
     "ServingEngine",
     "UnknownItemError",
@@ -78,20 +77,21 @@ _POPULARITY_MODEL_LABEL = "Popular items you have not seen yet"
 #: texts for what recsys.explain's wording would overstate
 NOBODY_TEXT = "Nobody in the training data chose it yet; it fills the list"
 NO_RAISE_TEXT = "None of the items you watched raised its score"
-NO_RESEMBLANCE_TEXT = "None of the items you interacted with closely resembles it"
 
 
 class UnknownItemError(FairrecError, LookupError):
     """An item id that is not in the served model's catalogue."""
 
 
-def _explainer_for(model: Recommender) -> HistoryShapExplainer | ImplicitAlsExplainer | FactorSimilarityExplainer:
-    """The fastest faithful explainer of each model (a labelled proxy for BPR)."""
+def _explainer_for(
+    model: Recommender,
+) -> HistoryShapExplainer | ImplicitAlsExplainer | BprRepresenterExplainer:
+    """The fastest faithful explainer of each model."""
     if isinstance(model, ALS):
         return ImplicitAlsExplainer(model)  # exact decomposition; no Kernel SHAP sampling per request
     if isinstance(model, BPR):
-        # the faithful fold-in SHAP (HistoryShapExplainer) costs ~0.2 s per list: too slow per request
-        return FactorSimilarityExplainer(model)
+        # one fold-in solve per list; fold-in Kernel SHAP costs ~0.2 s per list
+        return BprRepresenterExplainer(model)
     return HistoryShapExplainer(model)  # closed form for EASE and item-kNN; Popularity explains itself
 
 
@@ -388,8 +388,6 @@ class ServingEngine:
             return self._history_reason
         if expl.method == "popularity":
             return "popular"
-        if expl.method == "similarity":
-            return "similarity_proxy"
         return "history" if expl.reasons else "weak_history"
 
     def _explanation_out(self, e: Explanation, rank: int, before: int | None) -> ItemExplanation:
@@ -403,26 +401,22 @@ class ServingEngine:
             Reason(item_id=self.item_ids[f], title=self.titles[f], weight=float(weight[f]))
             for f in top
         ]
-        if e.method == "similarity":
+        # explanation_text's fallback ("popular among people with similar tastes") would
+        # claim more than the weights show when no history item raised the score
+        text = explanation_text(e, titles=self.titles) if reasons else NO_RAISE_TEXT
+        if e.method == "als_explain":
             notes.append(
-                "A similarity proxy: these items you interacted with resemble the recommendation; "
-                "the model's score is not made of them."
+                "The weights split the score re-computed from your history (implicit's "
+                "explain); the ranking used the score learned in training."
             )
-            text = _resemblance_text([r.title for r in reasons])
-            faithful = False
-        else:
-            # explanation_text's fallback ("popular among people with similar tastes") would
-            # claim more than the weights show when no history item raised the score
-            text = explanation_text(e, titles=self.titles) if reasons else NO_RAISE_TEXT
-            faithful = True
-            if e.method == "als_explain":
-                notes.append(
-                    "The weights split the score re-computed from your history (implicit's "
-                    "explain); the ranking used the score learned in training."
-                )
+        elif e.method == "representer":
+            notes.append(
+                "The weights split the score re-computed from your history (BPR's objective "
+                "solved for your history); the ranking used the score learned in training."
+            )
         return ItemExplanation(
             text=text, method=e.method, reasons=reasons, explained_score=float(e.score),
-            base_value=e.base_value, exact=bool(e.extra.get("exact", False)), faithful=faithful,
+            base_value=e.base_value, exact=bool(e.extra.get("exact", False)), faithful=True,
             note=" ".join(notes) or None,
         )
 
@@ -456,11 +450,3 @@ def _titles(items: pd.DataFrame, item_ids: np.ndarray) -> np.ndarray:
     titles = items["title"]
     missing = (titles.isna() | (titles.astype(str).str.strip() == "")).to_numpy()
     return np.where(missing, item_ids, titles.astype(str).to_numpy()).astype(object)
-
-
-def _resemblance_text(titles: list[str]) -> str:
-    if not titles:
-        return NO_RESEMBLANCE_TEXT
-    names = titles[0] if len(titles) == 1 else ", ".join(titles[:-1]) + " and " + titles[-1]
-    return f"Resembles {names}, which you interacted with"
-

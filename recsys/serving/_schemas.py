@@ -31,8 +31,8 @@ __all__ = [
 ]
 
 Basis = Literal["history", "no_history", "opted_out", "unknown_user"]
-ReasonCode = Literal["history", "weak_history", "similarity_proxy", "popular"]
-Method = Literal["shap", "als_explain", "similarity", "popularity"]
+ReasonCode = Literal["history", "weak_history", "popular"]
+Method = Literal["shap", "als_explain", "representer", "popularity"]
 Outcome = Literal["reloaded", "unchanged", "failed"]
 
 
@@ -55,7 +55,8 @@ class ItemExplanation(_Out):
     text: str = Field(description="Human-readable sentence shown to the user")
     method: Method = Field(description="shap: exact Shapley values over the history (EASE, "
                                        "item-kNN); als_explain: implicit's ALS decomposition; "
-                                       "similarity: a labelled proxy (BPR); popularity: no history used")
+                                       "representer: BPR's folded-in score split over the "
+                                       "history; popularity: no history used")
     reasons: list[Reason] = Field(description="Top history items with a positive weight, best first")
     explained_score: float = Field(description="The score the weights explain: base_value plus "
                                                "their sum (not for the similarity proxy)")

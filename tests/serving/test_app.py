@@ -173,7 +173,7 @@ def test_a_refused_model_stops_the_app_from_being_built(make_settings, tmp_path)
         create_app(make_settings(tmp_path, allow_unregistered=False))
 
 
-EXPLAINED_BY = {"ease": "shap", "itemknn": "shap", "als": "als_explain", "bpr": "similarity",
+EXPLAINED_BY = {"ease": "shap", "itemknn": "shap", "als": "als_explain", "bpr": "representer",
                 "popularity": "popularity"}
 SIMILAR_BY = {"ease": "ease_item_weights", "itemknn": "neighbour_similarity", "als": "factor_cosine",
               "bpr": "factor_cosine", "popularity": "co_occurrence_cosine"}

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from recsys.explain import POPULAR_TEXT
+from recsys.explain import POPULAR_TEXT, history_scorer
 from recsys.models import ALS, BPR, EASE, ItemKNN, Popularity
 from recsys.serving import UnknownItemError, load_bundle
 from recsys.serving._engine import LABELS, NO_RAISE_TEXT, NOBODY_TEXT
@@ -118,16 +118,27 @@ def test_reranked_models_explain_the_first_stage_score_and_say_when_the_position
     assert moved > 0  # the fixture's re-ranker does move items
 
 
-def test_bpr_explanations_are_a_labelled_proxy(bundles):
+def test_bpr_explanations_split_the_folded_in_score(bundles):
     bundle = load_bundle(bundles["bpr"])
     engine = engine_for(bundle.model, user_ids=bundle.user_ids, item_ids=bundle.item_ids,
-                        items=bundle.items)
-    item = engine.recommend("0", k=1, explain=True).items[0]
-    expl = item.explanation
-    assert (expl.method, expl.faithful, item.reason) == ("similarity", False, "similarity_proxy")
-    assert expl.text.startswith("Resembles ")
-    assert "which you interacted with" in expl.text and "Because" not in expl.text
-    assert "similarity proxy" in expl.note
+                        items=bundle.items, max_reasons=1000)
+    user = int(np.flatnonzero(np.diff(bundle.model.user_items_.indptr) > 0)[0])
+    result = engine.recommend(str(bundle.user_ids[user]), k=3, explain=True)
+    for item in result.items:
+        expl = item.explanation
+        assert (expl.method, expl.faithful, expl.exact) == ("representer", True, True)
+        assert expl.note.startswith("The weights split the score re-computed from your history")
+        internal = int(np.flatnonzero(bundle.item_ids.astype(str) == item.item_id)[0])
+        # base value: the item bias (BPR's last item-factor column)
+        assert expl.base_value == pytest.approx(bundle.model.item_factors_[internal, -1])
+        # the explained score is the fold-in score of the user's training history
+        folded = history_scorer(bundle.model).score_history(
+            bundle.model.user_items_[user], np.array([internal])
+        )[0, 0]
+        assert expl.explained_score == pytest.approx(folded, rel=1e-9)
+        # every positive weight is listed (max_reasons covers the history)
+        assert all(r.weight > 0 for r in expl.reasons)
+        assert item.reason == ("history" if expl.reasons else "weak_history")
 
 
 def test_als_explanations_add_up_and_say_which_score_they_split(bundles):

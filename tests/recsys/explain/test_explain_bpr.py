@@ -1,4 +1,4 @@
-"""BPR explained over the history: the fold-in of BPR's per-user objective."""
+"""BPR explained over the history: the fold-in of its objective and the representer split."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import recsys.explain._bpr as bpr_module
 from evaluation import deletion_fidelity
 from recsys.errors import NotFittedError
 from recsys.explain import (
+    BprRepresenterExplainer,
     HistoryLimeExplainer,
     HistoryShapExplainer,
     ScoresHistory,
@@ -219,6 +220,116 @@ def test_masked_spearman_matches_scipy():
     for r in range(2):
         assert rho[r] == pytest.approx(spearmanr(x[r, keep[r]], y[r, keep[r]])[0], abs=1e-12)
     assert np.isnan(rho[2]) and np.isnan(rho[3])
+
+
+# ------------------------------------------------- representer (fast path)
+def _terms_by_pairs(scorer, history: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Each history item's term of u: (1/reg) Σ_j w_ij σ(−x_ij)(v_i − v_j), by a plain loop."""
+    V, b, reg = scorer.factors, scorer.bias, scorer.regularization
+    liked = set(history.tolist())
+    kept = [(j, c) for j, c in zip(scorer.negatives.items, scorer.negatives.counts, strict=True)
+            if j not in liked]
+    total = sum(c for _, c in kept)
+    terms = np.zeros((history.size, V.shape[1]))
+    for p, i in enumerate(history):
+        for j, c in kept:
+            x = u @ (V[i] - V[j]) + b[i] - b[j]
+            terms[p] += c / total / history.size / (1.0 + np.exp(x)) * (V[i] - V[j]) / reg
+    return terms
+
+
+def test_weights_are_each_history_items_term_at_the_maximum(bpr):
+    model, X = bpr
+    scorer = history_scorer(model)
+    items = np.array([0, 4, 17])
+    for user in (2, 9):
+        history = X[user].indices
+        f = _objective_by_pairs(scorer, history)
+        # the maximiser found by scipy, independently of the Newton solver
+        u = minimize(lambda v, f=f: tuple(-t for t in f(v)), np.zeros(scorer.factors.shape[1]),
+                     jac=True, method="L-BFGS-B",
+                     options={"gtol": 1e-12, "ftol": 1e-15, "maxiter": 5000}).x
+        terms = _terms_by_pairs(scorer, history, u)
+        np.testing.assert_allclose(terms.sum(axis=0), u, atol=1e-6)  # the optimality condition
+        explanations = BprRepresenterExplainer(model).explain(user, items)
+        for k, e in enumerate(explanations):
+            assert e.method == "representer" and e.features == tuple(history)
+            np.testing.assert_allclose(e.weights, terms @ scorer.factors[items[k]], atol=1e-5)
+            assert e.base_value == pytest.approx(float(model.item_factors_[items[k], -1]))
+            assert e.score == pytest.approx(u @ scorer.factors[items[k]] + e.base_value, abs=1e-5)
+
+
+def test_weights_and_the_bias_add_up_to_the_folded_in_score(bpr):
+    model, X = bpr
+    users = np.arange(12)
+    ids, _ = model.recommend(users, k=5)
+    explainer = BprRepresenterExplainer(model)
+    scorer = history_scorer(model)
+    for user, row in zip(users, ids, strict=True):
+        folded = scorer.score_history(X[user], row)[0]
+        for k, e in enumerate(explainer.explain(int(user), row)):
+            assert e.score == pytest.approx(folded[k], abs=1e-12)
+            assert e.extra["exact"] is True
+            assert e.extra["model_score"] == pytest.approx(model._score(np.array([user]))[0, row[k]])
+            # up to the solver's tolerance (relative gradient 1e-6 at the optimum)
+            assert e.base_value + e.weights.sum() == pytest.approx(
+                e.score, abs=1e-5 * (1.0 + np.abs(e.weights).sum())
+            )
+
+
+def test_the_planted_history_item_gets_the_top_weight(planted):
+    (e,) = BprRepresenterExplainer(planted).explain(0, [TARGET])
+    assert e.features == (1, 2, PLANTED, 4, 5)
+    assert e.top_features(1) == (PLANTED,)
+    assert e.weights[2] > 1.0 + np.delete(e.weights, 2).max()
+    (shap,) = HistoryShapExplainer(planted).explain(0, [TARGET])
+    assert e.score == pytest.approx(shap.score, abs=1e-6)  # one function, two splits of it
+
+
+def test_deleting_the_top_weighted_items_lowers_the_score_more_than_random(bpr):
+    model, _ = bpr
+    users = np.arange(10)
+    ids, _ = model.recommend(users, k=3)
+    explanations = [
+        e for row in BprRepresenterExplainer(model).explain_rankings(users, ids) for e in row
+    ]
+    ratio = deletion_fidelity(
+        deletion_score_fn(model), [e.user for e in explanations],
+        [e.item for e in explanations], explanations, m=2,
+    )
+    assert ratio > 1.0
+
+
+def test_a_refitted_model_is_explained_with_its_new_factors(bpr):
+    _, X = bpr
+    model = BPR(factors=4, iterations=30, num_threads=1, random_state=0).fit(X)
+    explainer = BprRepresenterExplainer(model)
+    before = explainer.explain(3, [1, 2])
+    model.set_params(random_state=1).fit(X)
+    after = explainer.explain(3, [1, 2])
+    fresh = BprRepresenterExplainer(model).explain(3, [1, 2])
+    for a, f, b in zip(after, fresh, before, strict=True):
+        np.testing.assert_array_equal(a.weights, f.weights)
+        assert not np.allclose(a.weights, b.weights)
+
+
+def test_what_if_histories_and_cold_users(bpr):
+    model, X = bpr
+    history = sp.csr_matrix(([1.0, 1.0], ([0, 0], [3, 8])), shape=(1, X.shape[1]))
+    (e,) = BprRepresenterExplainer(model).explain(0, [5], history=history)
+    assert e.features == (3, 8) and "model_score" not in e.extra
+    assert e.score == pytest.approx(history_scorer(model).score_history(history, [5])[0, 0])
+    empty = sp.csr_matrix((1, X.shape[1]))
+    (cold,) = BprRepresenterExplainer(model).explain(0, [5], history=empty)
+    assert cold.method == "popularity"
+
+
+def test_unsuitable_models_and_histories_are_named(bpr):
+    model, X = bpr
+    with pytest.raises(TypeError, match="model: expected a fitted BPR, got EASE"):
+        BprRepresenterExplainer(EASE().fit(_random_matrix(1))).explain(0, [1])
+    with pytest.raises(ValueError, match="history: expected one row, got 2"):
+        history_scorer(model).representer(X[:2], np.array([1]))
 
 
 # -------------------------------------------------------------------- errors
