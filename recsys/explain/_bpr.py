@@ -254,6 +254,21 @@ def _newton(
     return u, residual
 
 
+def _representer_terms(problem: _Objective, u: np.ndarray) -> np.ndarray:
+    """One history's factor split over its items at the optimum ``u`` (``[1, f]``): ``[P, f]``.
+
+    ``t_i = (a_i / reg) Σ_j q_j σ(−x_ij) (v_i − v_j)``; at the optimum ``Σ_i t_i = u``
+    (the gradient vanishes). See :meth:`_BprScorer.representer`.
+    """
+    b = problem.batch
+    # σ(−x_ij) = 1 − σ(x_ij): the weight of each pair in the gradient
+    pair = 1.0 - problem.sigmoid(u)[0]
+    pair *= b.q[0][None, :]  # [P, K]
+    pos = b.factors[0] * (b.a[0] * pair.sum(axis=1))[:, None]  # a_i Σ_j r_ij v_i
+    neg = b.a[0][:, None] * (pair @ problem.neg.factors)  # a_i Σ_j r_ij v_j
+    return (pos - neg) / problem.reg
+
+
 def _take(batch: _Batch, rows: np.ndarray) -> _Batch:
     """The sub-batch of ``rows`` (indices or a mask)."""
     return _Batch(batch.factors[rows], batch.bias[rows], batch.a[rows], batch.q[rows])
@@ -402,14 +417,8 @@ class _BprScorer:
         scores = (u @ targets.T)[0] + self.bias[items]
         if h.nnz == 0:
             return features, np.zeros((0, items.size)), scores
-        batch = self._batch(h, np.array([0]))
-        # σ(−x_ij) = 1 − σ(x_ij): the weight of each pair in the gradient
-        pair = 1.0 - _Objective(batch, self.negatives, self.regularization).sigmoid(u)[0]
-        pair *= batch.q[0][None, :]  # [P, K]
-        pos = batch.factors[0] * (batch.a[0] * pair.sum(axis=1))[:, None]  # a_i Σ_j r_ij v_i
-        neg = batch.a[0][:, None] * (pair @ self.negatives.factors)  # a_i Σ_j r_ij v_j
-        terms = (pos - neg) / self.regularization  # [P, f]: u(S) = Σ_i terms_i
-        return features, terms @ targets.T, scores
+        problem = _Objective(self._batch(h, np.array([0])), self.negatives, self.regularization)
+        return features, _representer_terms(problem, u) @ targets.T, scores
 
     # ------------------------------------------------------------- internals
     def _warm_start(
@@ -419,7 +428,9 @@ class _BprScorer:
 
         Only the speed depends on it (the optimum is unique): the masked
         histories of one user then start a few chord steps from their optimum.
-        Histories that overlap little (different users) start from 0.
+        Histories that overlap little (different users) start from 0. (Starting
+        each subset from its share of the union's representer split instead,
+        ``(|U|/|S|) Σ_{i ∈ S} t_i``, took 40% more Hessians on MovieLens 100K.)
         """
         union = np.unique(h.indices)
         if lengths.mean() < _WARM_OVERLAP * union.size:
