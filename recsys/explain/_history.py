@@ -418,6 +418,40 @@ class _HistoryExplainer:
     def _served_scores(self, user: int, items: np.ndarray) -> np.ndarray:
         return np.asarray(self.model._score(np.array([user]))[0, items], dtype=np.float64)
 
+    def _additive(
+        self,
+        user: int,
+        items: np.ndarray,
+        *,
+        method: Method,
+        features: np.ndarray,
+        weights: np.ndarray,
+        base: np.ndarray,
+        scores: np.ndarray,
+        extra: dict[str, Any],
+        served: bool,
+    ) -> list[Explanation]:
+        """One history explanation per item from ``weights[:, k]``, ``base[k]``, ``scores[k]``."""
+        model_scores = self._served_scores(user, items) if served else None
+        out = []
+        for k, item in enumerate(items):
+            info = {"space": "history", **extra}
+            if model_scores is not None:
+                info["model_score"] = float(model_scores[k])
+            out.append(
+                Explanation(
+                    user=user,
+                    item=item,
+                    method=method,
+                    features=features,
+                    weights=weights[:, k],
+                    base_value=float(base[k]),
+                    score=float(scores[k]),
+                    extra=info,
+                )
+            )
+        return out
+
     def _explain_history(
         self, user: int, row: sp.csr_matrix, items: np.ndarray, *, served: bool
     ) -> list[Explanation]:
@@ -475,25 +509,10 @@ class HistoryShapExplainer(_HistoryExplainer):
             extra: dict[str, Any] = {"exact": True, "algorithm": "closed form (linear model)"}
         else:
             phi, base, extra = self._shapley(scorer, row, items)
-        model_scores = self._served_scores(user, items) if served else None
-        out = []
-        for k, item in enumerate(items):
-            info = {"space": "history", **extra}
-            if model_scores is not None:
-                info["model_score"] = float(model_scores[k])
-            out.append(
-                Explanation(
-                    user=user,
-                    item=item,
-                    method="shap",
-                    features=row.indices,
-                    weights=phi[:, k],
-                    base_value=float(base[k]),
-                    score=float(base[k] + phi[:, k].sum()),
-                    extra=info,
-                )
-            )
-        return out
+        return self._additive(
+            user, items, method="shap", features=row.indices, weights=phi, base=base,
+            scores=base + phi.sum(axis=0), extra=extra, served=served,
+        )
 
     def _shapley(
         self, scorer: ScoresHistory, row: sp.csr_matrix, items: np.ndarray
@@ -645,32 +664,19 @@ class ImplicitAlsExplainer(_HistoryExplainer):
             )
         single = sp.csr_matrix(row, dtype=np.float32)
         position = {int(j): p for p, j in enumerate(row.indices)}
-        model_scores = self._served_scores(user, items) if served else None
         cached = None  # implicit's Cholesky factor of the user's system, reused per item
-        out = []
+        weights, totals = np.zeros((row.nnz, items.size)), np.zeros(items.size)
         for k, item in enumerate(items):
-            total, top, cached = inner.explain(
+            totals[k], top, cached = inner.explain(
                 0, single, int(item), user_weights=cached, N=row.nnz
             )
-            weights = np.zeros(row.nnz)
             for j, contribution in top:
-                weights[position[int(j)]] = contribution
-            info: dict[str, Any] = {"space": "history", "exact": True, "algorithm": "implicit"}
-            if model_scores is not None:
-                info["model_score"] = float(model_scores[k])
-            out.append(
-                Explanation(
-                    user=user,
-                    item=item,
-                    method="als_explain",
-                    features=row.indices,
-                    weights=weights,
-                    base_value=0.0,
-                    score=float(total),
-                    extra=info,
-                )
-            )
-        return out
+                weights[position[int(j)], k] = contribution
+        return self._additive(
+            user, items, method="als_explain", features=row.indices, weights=weights,
+            base=np.zeros(items.size), scores=totals,
+            extra={"exact": True, "algorithm": "implicit"}, served=served,
+        )
 
 
 class BprRepresenterExplainer(_HistoryExplainer):
@@ -731,26 +737,11 @@ class BprRepresenterExplainer(_HistoryExplainer):
             raise TypeError(f"model: expected a fitted BPR, got {type(self.model).__name__}")
         scorer = self._scorer()
         features, weights, scores = scorer.representer(row, items)
-        base = scorer.bias[items]
-        model_scores = self._served_scores(user, items) if served else None
-        out = []
-        for k, item in enumerate(items):
-            info: dict[str, Any] = {"space": "history", "exact": True, "algorithm": "representer"}
-            if model_scores is not None:
-                info["model_score"] = float(model_scores[k])
-            out.append(
-                Explanation(
-                    user=user,
-                    item=item,
-                    method="representer",
-                    features=features,
-                    weights=weights[:, k],
-                    base_value=float(base[k]),
-                    score=float(scores[k]),
-                    extra=info,
-                )
-            )
-        return out
+        return self._additive(
+            user, items, method="representer", features=features, weights=weights,
+            base=scorer.bias[items], scores=scores,
+            extra={"exact": True, "algorithm": "representer"}, served=served,
+        )
 
 
 class FactorSimilarityExplainer(_HistoryExplainer):
