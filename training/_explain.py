@@ -27,6 +27,18 @@
   that fold-in ranks like the served model is logged as
   ``explain.foldin_agreement``: the mean Spearman correlation over the sampled
   users' recommendable items (:func:`~recsys.explain.foldin_agreement`).
+* Every model: the counterfactual flip rate of the sampled users
+  (:func:`~recsys.explain.counterfactual_flip_rate`, lists as long as the
+  explained ones, the model's own before any re-ranker): the share whose top-k
+  set changes when only their group does, ``explain.counterfactual_flip_rate``,
+  and the mean of the largest ``1 - Jaccard`` of the two top-k sets,
+  ``explain.counterfactual_change``. Per sensitive attribute as
+  ``explain.counterfactual_flip_rate.<attribute>`` (and ``...change.<attribute>``):
+  computed for the attribute a model reads (a two-stage ranker's ``sensitive``
+  labels, whether or not they are features), 0 by construction for the others
+  and for models that read none (every collaborative model, popularity). The
+  unqualified names are the largest value, the model's own attribute included
+  when it is not a configured one.
 
 End-user texts never name a sensitive feature or a detected proxy.
 """
@@ -34,7 +46,7 @@ End-user texts never name a sensitive feature or a detected proxy.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -43,13 +55,15 @@ import scipy.sparse as sp
 from matplotlib.figure import Figure
 from threadpoolctl import threadpool_limits
 
-from evaluation import explainability_scores
+from evaluation import explainability_scores, sanitize_label
 from recsys.explain import (
     Explanation,
     FeatureLimeExplainer,
     FeatureShapExplainer,
     HistoryLimeExplainer,
     HistoryShapExplainer,
+    ReadsSensitive,
+    counterfactual_flip_rate,
     deletion_score_fn,
     detect_item_proxies,
     detect_proxies,
@@ -208,7 +222,16 @@ def _explain(model: Recommender, ids: np.ndarray, users: np.ndarray, *, user_ids
     rng = np.random.default_rng(seed)
     pick = np.sort(rng.choice(users.size, size=min(config.n_users, users.size), replace=False))
     sample_users, sample_ids = users[pick], ids[pick]
+    result = _explain_sample(inner, sample_users, sample_ids, users, labels, user_ids=user_ids,
+                             item_ids=item_ids, titles=titles, config=config, seed=seed)
+    counterfactual = _counterfactual_metrics(inner, sample_users, labels, k=ids.shape[1])
+    return replace(result, metrics={**result.metrics, **counterfactual})
 
+
+def _explain_sample(inner: Recommender, sample_users: np.ndarray, sample_ids: np.ndarray,
+                    users: np.ndarray, labels: Mapping[str, np.ndarray], *, user_ids: np.ndarray,
+                    item_ids: np.ndarray, titles: np.ndarray, config: ExplainConfig,
+                    seed: int) -> ExplainResult:
     def history_text(e: Explanation) -> str:
         return explanation_text(e, titles=titles)
 
@@ -252,7 +275,7 @@ def _explain(model: Recommender, ids: np.ndarray, users: np.ndarray, *, user_ids
     )
     history = [e for e in flat_shap if e.extra.get("space") == "history"]
     summary = _summary(history, lambda item: str(titles[int(item)]))
-    note = (f"{len(pick)} users, SHAP and LIME over history items; {proxies.size} history "
+    note = (f"{len(sample_users)} users, SHAP and LIME over history items; {proxies.size} history "
             "items detected as proxies of a sensitive attribute")
     if isinstance(inner, BPR):
         metrics["explain.foldin_agreement"] = _foldin_agreement(inner, sample_users)
@@ -267,6 +290,40 @@ def _foldin_agreement(model: BPR, users: np.ndarray) -> float:
     rho = foldin_agreement(model, warm)
     rho = rho[np.isfinite(rho)]
     return float(rho.mean()) if rho.size else float("nan")
+
+
+def _counterfactual_metrics(model: Recommender, users: np.ndarray,
+                            labels: Mapping[str, np.ndarray], *, k: int) -> dict[str, float]:
+    """``explain.counterfactual_flip_rate`` and ``..._change``, per attribute and the largest.
+
+    A model reads attribute ``a`` when its ``sensitive_`` labels are ``a``'s,
+    user by user (the run passes both from the same column). A two-stage
+    ranker fitted without labels is given each attribute's in turn: it reads
+    none, and the 0 is measured. Nothing is reported without a known user.
+    """
+    known = users[(users >= 0) & (users < model.n_users_)]  # a user outside has no group
+    if known.size == 0:
+        return {}
+    own = model.sensitive_ if isinstance(model, ReadsSensitive) else None
+    values: dict[str | None, tuple[float, float]] = {}
+    if own is not None:
+        flips = counterfactual_flip_rate(model, known, k)
+        values[None] = (flips.flip_rate, flips.change)
+    for attribute, y in labels.items():
+        if own is None:
+            flips = counterfactual_flip_rate(model, known, k, sensitive=y)  # 0 unless ReadsSensitive
+            values[attribute] = (flips.flip_rate, flips.change)
+        else:  # the model's own attribute, or one it never sees
+            values[attribute] = values[None] if np.array_equal(own, y) else (0.0, 0.0)
+    metrics = {
+        "explain.counterfactual_flip_rate": max((r for r, _ in values.values()), default=0.0),
+        "explain.counterfactual_change": max((c for _, c in values.values()), default=0.0),
+    }
+    for attribute, (rate, change) in values.items():
+        if attribute is not None:
+            metrics[f"explain.counterfactual_flip_rate.{sanitize_label(attribute)}"] = rate
+            metrics[f"explain.counterfactual_change.{sanitize_label(attribute)}"] = change
+    return metrics
 
 
 def _item_proxies(user_items: sp.csr_matrix, labels: Mapping[str, np.ndarray]) -> np.ndarray:

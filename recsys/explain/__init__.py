@@ -16,7 +16,9 @@
   (a fairlearn mitigator's mixture as its weight-averaged log-odds).
 * Protected reliance (:mod:`recsys.explain._reliance`): :func:`protected_reliance`,
   with proxies found by :func:`detect_proxies` (pair features) and
-  :func:`detect_item_proxies` (history items).
+  :func:`detect_item_proxies` (history items); at the level of decisions,
+  :func:`counterfactual_flip_rate` (how often a user's top-k list changes when
+  only her group does, for models that read it: :class:`ReadsSensitive`).
 * Texts (:mod:`recsys.explain._text`) that never mention a user attribute.
 
 Optional abilities are protocols: a model that implements :class:`ScoresHistory`
@@ -45,6 +47,9 @@ from recsys.explain._history import (
     history_scorer,
 )
 from recsys.explain._reliance import (
+    CounterfactualFlips,
+    ReadsSensitive,
+    counterfactual_flip_rate,
     detect_item_proxies,
     detect_proxies,
     protected_reliance,
@@ -58,9 +63,10 @@ from recsys.explain._text import (
 )
 
 __all__ = [
-    "BprRepresenterExplainer",
     "POPULAR_TEXT",
     "SIMILAR_TASTES_TEXT",
+    "BprRepresenterExplainer",
+    "CounterfactualFlips",
     "Explanation",
     "FactorSimilarityExplainer",
     "FeatureLimeExplainer",
@@ -69,9 +75,11 @@ __all__ = [
     "HistoryShapExplainer",
     "ImplicitAlsExplainer",
     "LinearInHistory",
+    "ReadsSensitive",
     "ScoreFn",
     "ScoresHistory",
     "classifier_shap_values",
+    "counterfactual_flip_rate",
     "deletion_score_fn",
     "detect_item_proxies",
     "detect_proxies",

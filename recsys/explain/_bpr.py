@@ -68,6 +68,7 @@ from scipy.stats import rankdata
 from sklearn.exceptions import ConvergenceWarning
 
 from recsys._threads import one_blas_thread
+from recsys.explain._checks import check_user_indices
 from recsys.models import BPR, Recommender, check_fitted
 
 __all__ = ["foldin_agreement"]
@@ -532,16 +533,7 @@ def foldin_agreement(
     if not isinstance(model, BPR):
         raise TypeError(f"model: expected a fitted BPR, got {type(model).__name__}")
     check_fitted(model)
-    users = np.asarray(users)
-    if users.ndim != 1 or not (users.size == 0 or np.issubdtype(users.dtype, np.integer)):
-        raise ValueError(
-            f"users: expected a 1-D array of user indices, got dtype {users.dtype} and shape "
-            f"{users.shape}"
-        )
-    users = users.astype(np.int64)
-    bad = users[(users < 0) | (users >= model.n_users_)]
-    if bad.size:
-        raise ValueError(f"users: expected indices in [0, {model.n_users_}), got {bad[:5].tolist()}")
+    users = check_user_indices(users, model.n_users_)
     history = model.user_items_[users]
     folded = bpr_scorer(model, n_negatives=n_negatives, random_state=random_state).score_history(
         history, np.arange(model.n_items_)

@@ -8,6 +8,7 @@ task under a group-fairness constraint across user groups.
 
 from __future__ import annotations
 
+import copy
 import numbers
 import warnings
 from typing import Any, Literal
@@ -450,6 +451,43 @@ class TwoStageRanker(Recommender):
         if self.mitigator_ is None:
             return np.zeros(items.shape, dtype=bool)
         return self._constrained(items)
+
+    def with_sensitive(self, sensitive: np.ndarray | list) -> TwoStageRanker:
+        """A copy that ranks as if the users' groups were ``sensitive``; this model is unchanged.
+
+        The counterfactual of the sensitive attribute
+        (:func:`recsys.explain.counterfactual_flip_rate`): a shallow copy that
+        shares everything this model learned (first stage, classifiers,
+        statistics; nothing is refitted) and differs only in ``sensitive_``,
+        one group label per training user. Only the ``sensitive=<group>``
+        features read it (``use_sensitive_feature=True``), and only the user's
+        own label; the classifiers and a fairlearn mitigator's predictors score
+        the pair features alone. With the sensitive features the labels must
+        be groups seen in ``fit`` (``sensitive_groups_``), the features' columns.
+
+        Examples
+        --------
+        >>> from recsys.models import Popularity
+        >>> X = sp.csr_matrix(np.eye(4, dtype=np.float32) + np.eye(4, k=1, dtype=np.float32))
+        >>> group = np.array(["F", "F", "M", "M"])
+        >>> model = TwoStageRanker(Popularity(), n_candidates=3, use_sensitive_feature=True)
+        >>> model = model.fit(X, sensitive=group)
+        >>> model.with_sensitive(["M", "M", "M", "M"]).sensitive_.tolist(), model.sensitive_.tolist()
+        (['M', 'M', 'M', 'M'], ['F', 'F', 'M', 'M'])
+        """
+        check_fitted(self)
+        labels = np.array(_check_vector(sensitive, self.n_users_, "sensitive", "user"), copy=True)
+        if self.use_sensitive_feature:
+            seen = set(self.sensitive_groups_.tolist())
+            unseen = sorted({g for g in labels.tolist() if g not in seen}, key=str)
+            if unseen:
+                raise ValueError(
+                    f"sensitive: expected groups seen in fit {sorted(seen, key=str)} (the "
+                    f"sensitive=<group> features), got {unseen[:5]}"
+                )
+        other = copy.copy(self)
+        other.sensitive_ = labels
+        return other
 
     def _pair_scores(self, F: np.ndarray, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Ranking score and unconstrained probability of each pair."""

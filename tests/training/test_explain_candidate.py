@@ -68,3 +68,16 @@ def test_popularity_has_no_shap_summary_to_plot(data, tmp_path: Path):
     assert len(result.frame) == 15 and result.summary.empty
     assert not result.save_summary_plot(tmp_path / "shap_summary.png")
     assert not (tmp_path / "shap_summary.png").exists()
+
+
+@pytest.mark.parametrize("make", [lambda: EASE(l2=10.0), Popularity], ids=["ease", "popularity"])
+def test_models_that_never_read_an_attribute_log_a_zero_flip_rate_for_each(data, make):
+    model = make().fit(data.interactions.binary())
+    sensitive = {"gender": data.users["gender"].to_numpy(),
+                 "age group": data.users["age_group"].to_numpy()}
+    metrics = _explain(model, data, sensitive).metrics
+    counterfactual = {k: v for k, v in metrics.items() if "counterfactual" in k}
+    assert counterfactual == {
+        f"explain.counterfactual_{m}{a}": 0.0
+        for m in ("flip_rate", "change") for a in ("", ".gender", ".age_group")
+    }

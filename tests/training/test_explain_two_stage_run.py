@@ -88,6 +88,21 @@ def test_protected_reliance_sees_the_sensitive_feature(run):
         assert _metrics(out, name)["explain.protected_reliance"] == 0.0
 
 
+def test_every_run_logs_the_counterfactual_flip_rate_per_attribute(run):
+    out, _ = run
+    names = [f"explain.counterfactual_{m}{a}" for m in ("flip_rate", "change")
+             for a in ("", ".gender", ".age_group")]
+    for name in NAMES:
+        m = _metrics(out, name)
+        assert set(names) <= set(m), name
+        # "with_gender" is logistic: its one-hot gender shifts the log-odds of all of a
+        # user's candidates by one constant, so it can never reorder her list, though
+        # SHAP gives the feature mass. "without_gender" never sees gender; "fair" is
+        # ExponentiatedGradient-mitigated, and its predictors never see it either.
+        assert all(m[n] == 0.0 for n in names), name
+    assert _metrics(out, "with_gender")["explain.protected_reliance"] > 0.0
+
+
 def test_the_constrained_model_is_explained_through_its_mixture(run):
     out, _ = run
     note = json.loads((out / "fair" / "fairness_report.json").read_text())["explanations"]
