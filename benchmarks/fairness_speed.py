@@ -23,11 +23,11 @@ part of ``evaluate_rankings`` that does not depend on the lists either (the
 checks of the two matrices and the training popularity for novelty), so the
 reader can see what the ratio would be if relevance were split the same way.
 
-Then two breakdowns: where ``FairnessBaseline.score`` spends its time
-(cProfile, cumulative time of the functions it calls, grouped into parts),
-and the public building blocks (``group_quality``, ``outcome_parity``, ...)
-each timed stand-alone on the same inputs (they share work inside the
-report, so their sum can exceed it).
+Then three breakdowns: where ``FairnessBaseline.score`` and
+``fairness_baseline`` spend their time (cProfile, cumulative time of the
+functions they call, grouped into parts), and the public building blocks
+(``group_quality``, ``outcome_parity``, ...) each timed stand-alone on the
+same inputs (they share work inside the report, so their sum can exceed it).
 """
 
 from __future__ import annotations
@@ -57,18 +57,33 @@ PARTS = {
         "_member_hits", "_share", "contains_group", "share_of_group",
     ),
     "group quality + parity + equal opportunity": (
-        "_split_defined", "_overall", "_group_means", "_quality", "_parity", "_spread",
+        "_split_defined", "_overall", "_group_means", "_means", "_quality", "_parity", "_spread",
         "group_quality", "outcome_parity", "equal_opportunity",
     ),
-    "bias amplification": ("_category_mix", "_amplification", "bias_amplification"),
+    "group sums, all attributes (table, list mixes)": ("sums",),
+    "bias amplification": (
+        "_category_mix", "_list_mix", "_shares", "_amplification", "bias_amplification",
+    ),
     "exposure + long-tail share": (
         "_exposure_per_item", "_exposure_report", "_tail_share", "log_rank_weight",
         "group_exposure", "long_tail_share",
     ),
     "relevant entries per item group": ("_relevant_items",),
 }
-TRANSPARENT = {"score", "_by_attribute"}  # their callees are the parts
-REST = "rest (numpy work in score itself)"
+TRANSPARENT = ("score", "_by_attribute")  # their callees are the parts
+# the same for fairness_baseline, the list-independent half
+BASELINE_PARTS = {
+    "input checks (binary CSR, users, columns)": (
+        "_as_binary_csr", "_check_users", "_check_head_share", "_check_not_empty", "_column",
+        "_check_weighting",
+    ),
+    "train pass: item popularity + user x category": ("_entry_counts",),
+    "relevant entries per item": ("_relevant_items",),
+    "attribute / category label encoding": ("_encode_groups", "take", "<dictcomp>"),
+    "popularity head/tail": ("_is_head", "_head_tail"),
+    "stacked group indicators (all attributes)": ("of",),
+    "training category mix per group": ("_train_mix", "sums", "_shares"),
+}
 AGE_GROUPS = ("18-24", "25-34", "35-44", "45+")
 AGE_SHARES = (0.25, 0.35, 0.22, 0.18)
 
@@ -151,12 +166,17 @@ def build_data(
     }
 
 
-def _profile_parts(fn: Callable[[], Any], repeats: int) -> dict[str, float]:
-    """Seconds per run of each part (see PARTS) of ``fn`` = ``FairnessBaseline.score``.
+def _profile_parts(
+    fn: Callable[[], Any],
+    repeats: int,
+    parts: dict[str, tuple[str, ...]] = PARTS,
+    transparent: tuple[str, ...] = TRANSPARENT,
+) -> dict[str, float]:
+    """Seconds per run of each part of ``fn`` (``FairnessBaseline.score`` with PARTS).
 
-    A function's time counts where ``score`` or one of its TRANSPARENT
-    helpers calls it; the remainder is the numpy work done in those
-    functions themselves.
+    A function's time counts where ``transparent[0]`` (the profiled
+    function) or another of the ``transparent`` helpers calls it; the
+    remainder is the numpy work done in those functions themselves.
     """
     profile = cProfile.Profile()
     profile.enable()
@@ -164,17 +184,18 @@ def _profile_parts(fn: Callable[[], Any], repeats: int) -> dict[str, float]:
         fn()
     profile.disable()
     stats = pstats.Stats(profile).stats  # {(file, line, name): (cc, nc, tt, ct, callers)}
-    top = next(key for key in stats if key[2] == "score")
-    part_of = {func: part for part, funcs in PARTS.items() for func in funcs}
+    top = next(key for key in stats if key[2] == transparent[0])
+    part_of = {func: part for part, funcs in parts.items() for func in funcs}
+    rest = f"rest (numpy work in {transparent[0]} itself)"
     out: dict[str, float] = {}
     for key, (*_, callers) in stats.items():
-        if key[2] in TRANSPARENT:
+        if key[2] in transparent:
             continue
         for caller, (*_, cumulative) in callers.items():
-            if caller[2] in TRANSPARENT:
-                part = part_of.get(key[2], REST)
+            if caller[2] in transparent:
+                part = part_of.get(key[2], rest)
                 out[part] = out.get(part, 0.0) + cumulative
-    out[REST] = out.get(REST, 0.0) + stats[top][3] - sum(out.values())
+    out[rest] = out.get(rest, 0.0) + stats[top][3] - sum(out.values())
     return {part: t / repeats for part, t in out.items()}
 
 
@@ -290,6 +311,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"inside FairnessBaseline.score (cProfile, mean of {args.repeats} runs, "
           "adds some overhead):")
     parts = _profile_parts(score, args.repeats)
+    for name, t in sorted(parts.items(), key=lambda item: -item[1]):
+        print(f"  {name:48s} {t * 1000:8.1f} ms  {t / t_rel:7.1%} of relevance")
+    print(f"inside fairness_baseline (cProfile, mean of {args.repeats} runs):")
+    parts = _profile_parts(baseline, args.repeats, BASELINE_PARTS, ("fairness_baseline",))
     for name, t in sorted(parts.items(), key=lambda item: -item[1]):
         print(f"  {name:48s} {t * 1000:8.1f} ms  {t / t_rel:7.1%} of relevance")
 

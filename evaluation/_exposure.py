@@ -21,7 +21,13 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from evaluation._fairness import _encode_groups, _Groups, _row_counts, _sum_by_group
+from evaluation._fairness import (
+    _encode_groups,
+    _Groups,
+    _padded,
+    _row_counts,
+    _sum_by_group,
+)
 from evaluation._ranking import (
     _as_binary_csr,
     _check_ids,
@@ -93,12 +99,21 @@ def rank_exposure(ids: np.ndarray, n_items: int, *, weight: np.ndarray | None = 
 
 
 def _exposure_per_item(ids: np.ndarray, n_items: int, w: np.ndarray) -> np.ndarray:
-    """:func:`rank_exposure` of checked ``ids`` (at least one column) and rank weights ``w``."""
-    valid = ids >= 0
-    if valid.all():  # no padding: skip the masks (same entries, same order)
-        return np.bincount(ids.ravel(), weights=np.tile(w, ids.shape[0]), minlength=n_items)
-    per_entry = np.broadcast_to(w, ids.shape)[valid]
-    return np.bincount(ids[valid], weights=per_entry, minlength=n_items)
+    """:func:`rank_exposure` of checked ``ids`` (at least one column) and rank weights ``w``.
+
+    Adds the weights of every item's entries in row-major order, the sum
+    ``np.bincount(items, weights)`` forms, through :func:`_scatter_add`
+    (about 1.4x faster on 1.4M entries: bincount first scans the items for
+    their range).
+    """
+    if not _padded(ids):  # no padding: skip the masks (same entries, same order)
+        items, per_entry = ids.ravel(), np.tile(w, ids.shape[0])
+    else:
+        valid = ids >= 0
+        items, per_entry = ids[valid], np.broadcast_to(w, ids.shape)[valid]
+    out = np.empty((1, n_items))
+    _scatter_add(per_entry, items, np.array([0, items.size], dtype=items.dtype), out=out)
+    return out[0]
 
 
 def _item_groups(item_group: object, *, name: str) -> _Groups:
@@ -287,28 +302,51 @@ def _entry_counts(
 
     Returns ``per_item`` of shape ``(n_items,)`` and ``per_user`` of shape
     ``(n_users, n_codes)`` (None without ``item_codes``), both int64, for a
-    canonical CSR user x item ``matrix``. Works through it in slices of whole
-    rows holding about ``_PASS_ENTRIES`` entries, so the index copies and keys
-    of a slice stay in cache (about 2x faster than whole-matrix temporaries on
-    16M entries), and shares each slice's index cast between both counts.
+    canonical CSR user x item ``matrix``.
+
+    Both are counted as scipy's ``csr_array`` docstring builds a
+    term-document array (:func:`_scatter_add` with ones): for ``per_item``
+    a slice's entries form one row with their item as column; for
+    ``per_user`` each row keeps its entries, with their item's code as
+    column. That C loop reads the int32 indices as they are, where
+    ``np.bincount`` casts them to intp and scans them for their range first:
+    the pass takes about 0.7x the time of the bincount version on 15M
+    entries. Works through the matrix in slices of whole rows holding about
+    ``_PASS_ENTRIES`` entries, so a slice's indices and codes stay in cache.
     """
     n_users, n_items = matrix.shape
     indptr, indices = matrix.indptr, matrix.indices
+    index = indices.dtype  # every index array in one dtype: scipy then casts none of them
     per_item = np.zeros(n_items, dtype=np.int64)
     per_user = None if item_codes is None else np.empty((n_users, n_codes), dtype=np.int64)
-    row_len = np.diff(indptr)
-    if item_codes is not None:  # the smallest integer type: the lookup table stays in L1 cache
-        item_codes = item_codes.astype(np.min_scalar_type(max(n_codes - 1, 0)))
+    code_of = None if item_codes is None else item_codes.astype(index)
     cuts = np.searchsorted(indptr, np.arange(_PASS_ENTRIES, matrix.nnz, _PASS_ENTRIES))
     bounds = np.unique(np.concatenate([[0], cuts, [n_users]]))
+    ones = np.ones(int(np.diff(indptr[bounds]).max(initial=0)), dtype=np.int64)
+    slice_items = np.empty((1, n_items), dtype=np.int64)
     for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
-        items = indices[indptr[lo] : indptr[hi]].astype(np.intp)
-        per_item += np.bincount(items, minlength=n_items)
-        if per_user is not None:  # entry of row r, code c -> cell (r - lo) * n_codes + c
-            keys = np.repeat(np.arange(hi - lo) * n_codes, row_len[lo:hi])
-            keys += item_codes[items]
-            per_user[lo:hi] = np.bincount(keys, minlength=(hi - lo) * n_codes).reshape(-1, n_codes)
+        start, stop = int(indptr[lo]), int(indptr[hi])
+        items, n = indices[start:stop], stop - start
+        _scatter_add(ones[:n], items, np.array([0, n], dtype=index), out=slice_items)
+        per_item += slice_items[0]
+        if per_user is not None:
+            codes = np.take(code_of, items)  # np.take: ~10% off the pass vs code_of[items]
+            row_ptr = (indptr[lo : hi + 1] - start).astype(index, copy=False)
+            _scatter_add(ones[:n], codes, row_ptr, out=per_user[lo:hi])
     return per_item, per_user
+
+
+def _scatter_add(
+    values: np.ndarray, columns: np.ndarray, indptr: np.ndarray, *, out: np.ndarray
+) -> None:
+    """``out[r, columns[j]] += values[j]`` for the entries ``j`` of row ``r``, in entry order.
+
+    Row ``r`` holds entries ``indptr[r]`` to ``indptr[r + 1]``; ``out``, a
+    C-contiguous array of the values' dtype, is zeroed first. A CSR array
+    with repeated column indices, whose ``toarray`` adds the duplicates up
+    in one C loop (with ones as values: scipy's term-document example).
+    """
+    sp.csr_array((values, columns, indptr), shape=out.shape).toarray(out=out)
 
 
 def long_tail_share(
@@ -419,18 +457,18 @@ def _list_mix(ids: np.ndarray, categories: _Groups, weighting: str) -> np.ndarra
     weights in another order (equal up to rounding).
     """
     n_categories = len(categories.names)
-    (n_rows, k), valid = ids.shape, ids >= 0
-    padded = not valid.all()
-    table = categories.codes.astype(np.min_scalar_type(max(n_categories - 1, 0)))  # cache-sized
-    # entry (r, j) of category c counts in cell r * n_categories + c
-    categories_of = table[np.where(valid, ids, 0) if padded else ids]
-    keys = categories_of + n_categories * np.arange(n_rows)[:, None]
-    rec = np.bincount(keys[valid] if padded else keys.ravel(), minlength=n_rows * n_categories)
-    rec = rec.reshape(n_rows, n_categories)
-    if weighting == "interaction":
-        return rec.astype(np.float64)
+    (n_rows, k), padded = ids.shape, _padded(ids)
+    valid = ids >= 0 if padded else None
+    items = ids[valid] if padded else ids.ravel()
     n_valid = _row_counts(valid) if padded else np.full(n_rows, k)
-    return rec * (1.0 / np.maximum(n_valid, 1))[:, None]
+    # the entries of row r with category c counted in cell (r, c): a term-document count,
+    # made in float64 (exact integers) so the weighting below can scale it in place
+    indptr = np.concatenate([[0], np.cumsum(n_valid)])
+    rec = np.empty((n_rows, n_categories))
+    _scatter_add(np.ones(items.size), np.take(categories.codes, items), indptr, out=rec)
+    if weighting == "user":  # without padding one weight for all: a scalar multiply is faster
+        rec *= (1.0 / np.maximum(n_valid, 1))[:, None] if padded else 1.0 / max(k, 1)
+    return rec
 
 
 def _gaps(train_share: np.ndarray, rec_share: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -519,8 +557,7 @@ def _group_shares(
     groups: _Groups, mix: np.ndarray, *, rows: np.ndarray | None = None
 ) -> np.ndarray:
     """Category shares per user group of a mix (rows: users, or the user of each list)."""
-    codes = groups.codes if rows is None else groups.codes[rows]
-    return _shares(_sum_by_group(codes, len(groups.names), mix))
+    return _shares(_sum_by_group(groups, mix, rows=rows))
 
 
 def _amplification(

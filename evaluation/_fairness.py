@@ -19,8 +19,9 @@ all the metrics of one attribute.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -59,7 +60,14 @@ class _Groups:
     codes: np.ndarray
 
     def sizes(self) -> np.ndarray:
-        return np.bincount(self.codes, minlength=len(self.names))
+        """Entries per group (counted once: every metric of an attribute asks for them)."""
+        return self._sizes
+
+    @cached_property
+    def _sizes(self) -> np.ndarray:
+        sizes = np.bincount(self.codes, minlength=len(self.names))
+        sizes.setflags(write=False)
+        return sizes
 
     def labels(self) -> np.ndarray:
         """The string label of every entry (object array)."""
@@ -98,19 +106,54 @@ def _encode_groups(values: object, *, name: str, n: int | None = None) -> _Group
     return _Groups([str(g) for g in names], first_of.astype(np.int64)[codes])
 
 
-def _sum_by_group(codes: np.ndarray, n_groups: int, columns: np.ndarray) -> np.ndarray:
-    """Column sums per group, shape ``(n_groups, n_columns)``, for ``columns`` of shape ``(n, m)``.
+def _sum_by_group(
+    groups: _Groups, columns: np.ndarray, *, rows: np.ndarray | None = None
+) -> np.ndarray:
+    """Column sums per group, shape ``(n_groups, m)``, for ``columns`` of shape ``(n, m)``.
+
+    Row ``i`` of ``columns`` belongs to entry ``i`` of ``groups``, or to
+    entry ``rows[i]`` when ``rows`` is given.
+    """
+    return _GroupSums.of([groups], rows=rows).sums(columns)[0]
+
+
+@dataclass(frozen=True, eq=False)
+class _GroupSums:
+    """Column sums per group under several groupings of the same rows, in one product.
 
     A sparse indicator product rather than one ``bincount`` per column: it
     adds each row's ``m`` values in one step (rows in order, like
-    ``bincount``), several times faster for a dozen columns.
+    ``bincount``), several times faster for a dozen columns. Stacking the
+    indicators of every grouping (every sensitive attribute) reads the
+    columns once for all of them; each group still adds its rows in order,
+    so the sums equal those of one product per grouping bit for bit. Build
+    it once for rows that several column sets are grouped by.
     """
-    values = _as_columns(columns)
-    n = codes.size
-    indicator = sp.csc_matrix(
-        (np.ones(n), codes, np.arange(n + 1)), shape=(n_groups, n)
-    )  # column i holds a 1 in row codes[i]
-    return np.asarray(indicator @ values)
+
+    indicator: sp.csc_array  # (sum of n_groups, n_rows): column i has a 1 in i's group per grouping
+    n_groups: list[int]
+
+    @classmethod
+    def of(cls, groupings: Sequence[_Groups], *, rows: np.ndarray | None = None) -> _GroupSums:
+        """Row ``i`` in the group of entry ``i`` (or ``rows[i]``) of every grouping."""
+        codes = [g.codes if rows is None else g.codes[rows] for g in groupings]
+        n_groups = [len(g.names) for g in groupings]
+        n_rows, per_row = codes[0].size, len(codes)
+        cells = np.empty((n_rows, per_row), dtype=np.int64)  # row i's group in each grouping
+        offset = 0
+        for grouping, (c, n) in enumerate(zip(codes, n_groups, strict=True)):
+            np.add(c, offset, out=cells[:, grouping])
+            offset += n
+        indicator = sp.csc_array(
+            (np.ones(cells.size), cells.ravel(), np.arange(0, cells.size + 1, per_row)),
+            shape=(offset, n_rows),
+        )
+        return cls(indicator, n_groups)
+
+    def sums(self, columns: np.ndarray) -> list[np.ndarray]:
+        """``(n_groups, m)`` column sums per grouping, for ``columns`` of shape ``(n_rows, m)``."""
+        totals = self.indicator @ _as_columns(columns)
+        return np.split(totals, np.cumsum(self.n_groups)[:-1])
 
 
 def _as_columns(values: np.ndarray) -> np.ndarray:
@@ -133,15 +176,29 @@ class _Split:
     with_nan: np.ndarray
 
 
-def _split_defined(columns: np.ndarray) -> _Split:
-    """Prepare per-user columns ``(n, m)`` (or one vector) for :func:`_group_means`."""
-    columns = _as_columns(columns)
-    defined = ~np.isnan(columns)
-    with_nan = np.flatnonzero(~defined.all(axis=0))
-    if not with_nan.size:
-        return _Split(columns, columns.shape[1], with_nan)
-    table = np.hstack([np.where(defined, columns, 0.0), defined[:, with_nan]])
-    return _Split(table, columns.shape[1], with_nan)
+def _split_defined(columns: np.ndarray | Sequence[np.ndarray]) -> _Split:
+    """Prepare per-user columns for :func:`_group_means`.
+
+    ``columns`` is an array ``(n, m)``, one vector, or a sequence of ``m``
+    vectors. Vectors are copied into the rows of an ``(m, n)`` array and
+    transposed once: numpy's transposing copy is about 2x faster than
+    ``column_stack`` (137,000 users x 10 metrics).
+    """
+    if isinstance(columns, np.ndarray):
+        columns = _as_columns(columns)
+        if not np.isnan(columns).any():  # nothing to split: the columns are the table
+            return _Split(columns, columns.shape[1], np.zeros(0, dtype=np.intp))
+        columns = list(columns.T)
+    m = len(columns)
+    with_nan = np.flatnonzero([np.isnan(np.asarray(v, dtype=np.float64)).any() for v in columns])
+    rows = np.empty((m + with_nan.size, np.size(columns[0])))
+    for j, values in enumerate(columns):
+        rows[j] = values
+    for extra, j in enumerate(with_nan, start=m):
+        undefined = np.isnan(rows[j])
+        rows[j, undefined] = 0.0
+        rows[extra] = ~undefined
+    return _Split(rows.T.copy(), m, with_nan)
 
 
 def _group_means(split: _Split, groups: _Groups) -> np.ndarray:
@@ -154,7 +211,11 @@ def _group_means(split: _Split, groups: _Groups) -> np.ndarray:
     equality with MetricFrame and with fairlearn's parity functions;
     MetricFrame still computes the bootstrap intervals.
     """
-    totals = _sum_by_group(groups.codes, len(groups.names), split.table)
+    return _means(split, groups, _sum_by_group(groups, split.table))
+
+
+def _means(split: _Split, groups: _Groups, totals: np.ndarray) -> np.ndarray:
+    """:func:`_group_means` from the group sums ``totals`` of ``split.table``."""
     counts = np.repeat(groups.sizes().astype(np.float64)[:, None], split.m, axis=1)
     counts[:, split.with_nan] = totals[:, split.m :]
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -514,16 +575,26 @@ def _check_membership(item_in_group: object) -> np.ndarray:
     return arr
 
 
-def _member_ranks(ids: np.ndarray, item_in_group: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _member_ranks(
+    ids: np.ndarray, item_in_group: np.ndarray
+) -> tuple[np.ndarray, np.ndarray | None]:
     member = _check_membership(item_in_group)
     return _member_hits(_check_ids(ids, n_items=member.size), member)
 
 
-def _member_hits(ids: np.ndarray, member: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Which entries of checked ``ids`` are group members, and which are not padding."""
+def _padded(ids: np.ndarray) -> bool:
+    """Whether checked ``ids`` hold padding: a min, about 2x faster than ``(ids >= 0).all()``."""
+    return ids.size > 0 and ids.min() < 0
+
+
+def _member_hits(ids: np.ndarray, member: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """Which entries of checked ``ids`` are group members, and which are not padding.
+
+    The second array is None when nothing is padding (every entry counts).
+    """
+    if not _padded(ids):
+        return member[ids], None
     valid = ids >= 0
-    if valid.all():
-        return member[ids], valid
     return member[np.where(valid, ids, 0)] & valid, valid
 
 
@@ -536,9 +607,12 @@ def _row_counts(mask: np.ndarray) -> np.ndarray:
     return np.einsum("ij->i", mask.view(np.uint8), dtype=np.int64)
 
 
-def _share(hits: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Share of each row's valid entries that are hits (nan for a row without any)."""
-    n_valid = np.float64(valid.shape[1]) if valid.all() else _row_counts(valid).astype(np.float64)
+def _share(hits: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
+    """Share of each row's valid entries that are hits (nan for a row without any).
+
+    ``valid`` None: no padding, every row has ``hits.shape[1]`` valid entries.
+    """
+    n_valid = np.float64(hits.shape[1]) if valid is None else _row_counts(valid).astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         return _row_counts(hits) / n_valid
 

@@ -32,10 +32,10 @@ from evaluation._exposure import (
     _entry_counts,
     _exposure_per_item,
     _exposure_report,
-    _group_shares,
     _head_tail,
     _is_head,
     _list_mix,
+    _shares,
     _tail_share,
     _train_mix,
 )
@@ -45,8 +45,9 @@ from evaluation._fairness import (
     _check_boot,
     _check_vectors,
     _encode_groups,
-    _group_means,
     _Groups,
+    _GroupSums,
+    _means,
     _member_hits,
     _overall,
     _parity,
@@ -77,9 +78,11 @@ class FairnessBaseline:
 
     Holds the checked users and, per setting, the precomputed data: item
     groups and the protected ones, the popularity tail, relevant entries per
-    item, item categories, and per sensitive attribute its encoded groups and
-    training category mix. Score any number of list sets of the same users
-    with :meth:`score`.
+    item, item categories, per sensitive attribute its encoded groups and
+    training category mix, and the group indicators of all attributes
+    stacked, for the evaluated users and for the lists' users (one sparse
+    product then groups a model's per-user columns by every attribute).
+    Score any number of list sets of the same users with :meth:`score`.
     """
 
     users: np.ndarray
@@ -96,6 +99,8 @@ class FairnessBaseline:
     categories: _Groups | None
     weighting: str
     attributes: dict[str, _Attribute]
+    by_evaluated: _GroupSums | None  # every attribute's groups of the evaluated users
+    by_list: _GroupSums | None  # every attribute's groups of the users of the lists
 
     def score(
         self,
@@ -182,18 +187,27 @@ class FairnessBaseline:
     ]:
         """Quality, parity, equal opportunity and (with ``list_mix``) amplification.
 
-        The group means of every per-user metric and of the outcome come from
-        one grouped sum per attribute (see ``_group_means``).
+        The group means of every per-user metric and of the outcome, for every
+        attribute, come from one sparse product, and so do the list category
+        mixes per group (see ``_GroupSums``).
         """
         quality, parity, eo, amplification = {}, {}, {}, {}
-        if not self.attributes:
+        if not self.attributes or self.by_evaluated is None:
             return quality, parity, eo, amplification
         vectors = _check_vectors(report.per_user)
         level = _check_boot(n_boot, ci)
-        split = _split_defined(np.column_stack([*vectors.values(), outcome]))
+        split = _split_defined([*vectors.values(), outcome])
         overall, outcome_rate = _overall(vectors), float(outcome.mean())
-        for attr, a in self.attributes.items():
-            means = _group_means(split, a.evaluated)
+        totals = self.by_evaluated.sums(split.table)  # one product for every attribute
+        rec_totals = (
+            self.by_list.sums(list_mix)
+            if list_mix is not None and self.by_list is not None
+            else [None] * len(self.attributes)
+        )
+        for (attr, a), total, rec_total in zip(
+            self.attributes.items(), totals, rec_totals, strict=True
+        ):
+            means = _means(split, a.evaluated, total)
             quality[attr] = _quality(
                 vectors, a.evaluated, means[:, :-1], attribute=attr, overall=overall,
                 n_boot=n_boot, level=level, random_state=random_state,
@@ -201,10 +215,9 @@ class FairnessBaseline:
             parity[attr] = _parity(means[:, -1], a.evaluated, attribute=attr, overall=outcome_rate)
             if "recall" in vectors:
                 eo[attr] = _spread(means[:, list(vectors).index("recall")])
-            if list_mix is not None and a.train_share is not None and self.categories is not None:
-                rec_share = _group_shares(a.groups, list_mix, rows=self.users)
+            if rec_total is not None and a.train_share is not None and self.categories is not None:
                 amplification[attr] = _amplification(
-                    a.train_share, rec_share, a.groups.names, self.categories.names
+                    a.train_share, _shares(rec_total), a.groups.names, self.categories.names
                 )
         return quality, parity, eo, amplification
 
@@ -317,18 +330,24 @@ def fairness_baseline(
             f"got {protected_group!r}"
         )
     keep = np.diff(rel.indptr)[users] > 0
-    train_mix = None
-    if per_user is not None and sensitive:
+    groups = {
+        attr: _encode_groups(_column(users_table, attr, name="users_table"), name="user_group",
+                             n=n_users)
+        for attr in sensitive
+    }
+    evaluated = {attr: g.take(users[keep]) for attr, g in groups.items()}
+    # every attribute's groups stacked (_GroupSums): one product groups a set of columns by all
+    by_evaluated = _GroupSums.of(list(evaluated.values())) if groups else None
+    by_list, train_shares = None, dict.fromkeys(groups)
+    if per_user is not None and groups:
+        by_list = _GroupSums.of(list(groups.values()), rows=users)
         train_mix = _train_mix(per_user, np.diff(tr.indptr), users, amplification_weighting)
-    attributes = {}
-    for attr in sensitive:
-        column = _column(users_table, attr, name="users_table")
-        groups = _encode_groups(column, name="user_group", n=n_users)
-        attributes[attr] = _Attribute(
-            groups=groups,
-            evaluated=groups.take(users[keep]),
-            train_share=None if train_mix is None else _group_shares(groups, train_mix),
-        )
+        by_user = _GroupSums.of(list(groups.values()))
+        train_shares = dict(zip(groups, map(_shares, by_user.sums(train_mix)), strict=True))
+    attributes = {
+        attr: _Attribute(groups=g, evaluated=evaluated[attr], train_share=train_shares[attr])
+        for attr, g in groups.items()
+    }
     return FairnessBaseline(
         users=users,
         evaluated=users[keep],
@@ -344,6 +363,8 @@ def fairness_baseline(
         categories=categories,
         weighting=amplification_weighting,
         attributes=attributes,
+        by_evaluated=by_evaluated,
+        by_list=by_list,
     )
 
 
@@ -414,7 +435,7 @@ def fairness_metrics(
     (tests compare them), with the shared work done once: one pass over
     ``train`` for item popularity and every user's category counts, each
     attribute encoded once, and all per-user metrics and the outcome grouped
-    in one sum per attribute.
+    by every attribute in one sparse product.
 
     Examples
     --------

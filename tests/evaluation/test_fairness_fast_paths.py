@@ -28,10 +28,18 @@ from evaluation import (
     long_tail_share,
     outcome_parity,
     popularity_groups,
+    rank_exposure,
     share_of_group,
 )
-from evaluation._exposure import _entry_counts
-from evaluation._fairness import _encode_groups, _group_means, _overall, _split_defined
+from evaluation._exposure import _entry_counts, _list_mix, _scatter_add
+from evaluation._fairness import (
+    _encode_groups,
+    _group_means,
+    _GroupSums,
+    _overall,
+    _split_defined,
+    _sum_by_group,
+)
 
 SEEDS = range(12)
 
@@ -140,6 +148,79 @@ def test_entry_counts_in_small_slices_equal_dense_counts(seed, monkeypatch):
     expected = np.stack([dense[:, codes == c].sum(axis=1) for c in range(5)], axis=1)
     np.testing.assert_array_equal(per_user, expected)
     np.testing.assert_array_equal(_entry_counts(matrix)[0], dense.sum(axis=0))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_scatter_add_adds_in_entry_order_like_bincount(seed):
+    rng = np.random.default_rng(seed)
+    n_rows, n_columns = int(rng.integers(1, 6)), int(rng.integers(1, 9))
+    row_len = rng.integers(0, 30, n_rows)  # empty rows too
+    indptr = np.concatenate([[0], np.cumsum(row_len)])
+    columns = rng.integers(0, n_columns, indptr[-1])  # repeated columns within a row
+    values = rng.random(indptr[-1]) * 10 ** rng.uniform(-3, 3, indptr[-1])
+    out = np.full((n_rows, n_columns), np.nan)  # zeroed by _scatter_add
+    _scatter_add(values, columns, indptr, out=out)
+    keys = np.repeat(np.arange(n_rows), row_len) * n_columns + columns
+    expected = np.bincount(keys, weights=values, minlength=n_rows * n_columns)
+    np.testing.assert_array_equal(out.ravel(), expected)  # bit for bit: the same order of sums
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_group_sums_of_stacked_groupings_equal_row_by_row_sums(seed):
+    rng = np.random.default_rng(seed)
+    n = 60
+    groupings = [
+        _encode_groups(rng.choice(list("pqr"), n).astype(object), name="x"),
+        _encode_groups(rng.choice(list("ab"), n).astype(object), name="y"),
+        _encode_groups(np.array(["only"] * n, dtype=object), name="z"),
+    ]
+    columns = rng.random((n, 4)) * 10 ** rng.uniform(-3, 3, (n, 4))
+    rows = rng.integers(0, n, 45)  # one grouping entry per row of a second table
+    for picked, table in ((None, columns), (rows, columns[:45])):
+        sums = _GroupSums.of(groupings, rows=picked).sums(table)
+        for groups, total in zip(groupings, sums, strict=True):
+            codes = groups.codes if picked is None else groups.codes[picked]
+            expected = np.zeros((len(groups.names), table.shape[1]))
+            for code, values in zip(codes, table, strict=True):  # rows in order, one by one
+                expected[code] += values
+            np.testing.assert_array_equal(total, expected)
+            np.testing.assert_array_equal(total, _sum_by_group(groups, table, rows=picked))
+
+
+def test_split_defined_takes_vectors_or_an_array():
+    rng = np.random.default_rng(5)
+    columns = rng.random((40, 3))
+    columns[::4, 1] = np.nan
+    outcome = rng.random(40) < 0.5
+    from_array = _split_defined(np.column_stack([columns, outcome]))
+    from_vectors = _split_defined([*columns.T, outcome])
+    np.testing.assert_array_equal(from_vectors.table, from_array.table)
+    assert from_vectors.m == from_array.m == 4
+    assert from_vectors.with_nan.tolist() == from_array.with_nan.tolist() == [1]
+    assert from_vectors.table.flags.c_contiguous
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_list_mix_and_exposure_equal_entry_by_entry_sums(seed):
+    rng = np.random.default_rng(seed)
+    n_items, k = 15, int(rng.integers(1, 6))
+    ids = rng.integers(-1 if seed % 2 else 0, n_items, (20, k))  # odd seeds: padding
+    categories = _encode_groups(rng.choice(list("xyz"), n_items).astype(object), name="c")
+    for weighting in ("user", "interaction"):
+        expected = np.zeros((ids.shape[0], len(categories.names)))
+        for r, row in enumerate(ids):
+            items = row[row >= 0]
+            for item in items:
+                expected[r, categories.codes[item]] += 1.0
+            if weighting == "user":
+                expected[r] *= 1.0 / max(items.size, 1)
+        np.testing.assert_array_equal(_list_mix(ids, categories, weighting), expected)
+    w = 1.0 / np.log2(np.arange(2, k + 2))
+    valid = ids >= 0
+    weights = np.broadcast_to(w, ids.shape)[valid]
+    np.testing.assert_array_equal(
+        rank_exposure(ids, n_items), np.bincount(ids[valid], weights=weights, minlength=n_items)
+    )
 
 
 # --------------------------------------------------------- bias amplification
