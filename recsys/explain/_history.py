@@ -418,7 +418,7 @@ class _HistoryExplainer:
     def _served_scores(self, user: int, items: np.ndarray) -> np.ndarray:
         return np.asarray(self.model._score(np.array([user]))[0, items], dtype=np.float64)
 
-    def _additive(
+    def _history_explanations(
         self,
         user: int,
         items: np.ndarray,
@@ -430,12 +430,16 @@ class _HistoryExplainer:
         scores: np.ndarray,
         extra: dict[str, Any],
         served: bool,
+        per_item: Sequence[dict[str, Any]] | None = None,
     ) -> list[Explanation]:
-        """One history explanation per item from ``weights[:, k]``, ``base[k]``, ``scores[k]``."""
+        """One history explanation per item from ``weights[:, k]``, ``base[k]``, ``scores[k]``.
+
+        ``extra`` goes into every explanation's ``extra``, ``per_item[k]`` into item ``k``'s.
+        """
         model_scores = self._served_scores(user, items) if served else None
         out = []
         for k, item in enumerate(items):
-            info = {"space": "history", **extra}
+            info = {"space": "history", **extra, **(per_item[k] if per_item else {})}
             if model_scores is not None:
                 info["model_score"] = float(model_scores[k])
             out.append(
@@ -509,7 +513,7 @@ class HistoryShapExplainer(_HistoryExplainer):
             extra: dict[str, Any] = {"exact": True, "algorithm": "closed form (linear model)"}
         else:
             phi, base, extra = self._shapley(scorer, row, items)
-        return self._additive(
+        return self._history_explanations(
             user, items, method="shap", features=row.indices, weights=phi, base=base,
             scores=base + phi.sum(axis=0), extra=extra, served=served,
         )
@@ -586,37 +590,19 @@ class HistoryLimeExplainer(_HistoryExplainer):
         scores = scorer.score_history(_masked_histories(row, masks), items)
         distances = pairwise_distances(masks, masks[:1], metric="cosine").ravel() * 100
         lime = LimeBase(_lime_kernel, random_state=self.random_state)
-        model_scores = self._served_scores(user, items) if served else None
-        out = []
-        for k, item in enumerate(items):
-            intercept, pairs, r2, local = lime.explain_instance_with_data(
+        weights, intercepts, fits = np.zeros((row.nnz, items.size)), np.zeros(items.size), []
+        for k in range(items.size):
+            intercepts[k], pairs, r2, local = lime.explain_instance_with_data(
                 masks, scores, distances, k, row.nnz, feature_selection="none"
             )
-            weights = np.zeros(row.nnz)
             for j, w in pairs:
-                weights[j] = w
-            info: dict[str, Any] = {
-                "space": "history",
-                "exact": False,
-                "r2": float(r2),
-                "local_prediction": float(np.ravel(local)[0]),
-                "n_samples": int(self.n_samples),
-            }
-            if model_scores is not None:
-                info["model_score"] = float(model_scores[k])
-            out.append(
-                Explanation(
-                    user=user,
-                    item=item,
-                    method="lime",
-                    features=row.indices,
-                    weights=weights,
-                    base_value=float(intercept),
-                    score=float(scores[0, k]),
-                    extra=info,
-                )
-            )
-        return out
+                weights[j, k] = w
+            fits.append({"r2": float(r2), "local_prediction": float(np.ravel(local)[0])})
+        return self._history_explanations(
+            user, items, method="lime", features=row.indices, weights=weights, base=intercepts,
+            scores=scores[0], extra={"exact": False, "n_samples": int(self.n_samples)},
+            served=served, per_item=fits,
+        )
 
 
 def _lime_kernel(distances: np.ndarray) -> np.ndarray:
@@ -672,7 +658,7 @@ class ImplicitAlsExplainer(_HistoryExplainer):
             )
             for j, contribution in top:
                 weights[position[int(j)], k] = contribution
-        return self._additive(
+        return self._history_explanations(
             user, items, method="als_explain", features=row.indices, weights=weights,
             base=np.zeros(items.size), scores=totals,
             extra={"exact": True, "algorithm": "implicit"}, served=served,
@@ -737,7 +723,7 @@ class BprRepresenterExplainer(_HistoryExplainer):
             raise TypeError(f"model: expected a fitted BPR, got {type(self.model).__name__}")
         scorer = self._scorer()
         features, weights, scores = scorer.representer(row, items)
-        return self._additive(
+        return self._history_explanations(
             user, items, method="representer", features=features, weights=weights,
             base=scorer.bias[items], scores=scores,
             extra={"exact": True, "algorithm": "representer"}, served=served,
