@@ -103,9 +103,13 @@ def _from_implicit(
     if seen is not None and seen.nnz:
         n_items = seen.shape[1]
         seen_rows = np.repeat(np.arange(seen.shape[0], dtype=np.int64), np.diff(seen.indptr))
-        seen_keys = seen_rows * n_items + seen.indices
+        seen_keys = seen_rows * n_items + seen.indices  # sorted for a canonical matrix
+        if not seen.has_sorted_indices:
+            seen_keys.sort()
         keys = np.arange(ids.shape[0], dtype=np.int64)[:, None] * n_items + ids
-        invalid |= np.isin(keys, seen_keys)
+        # a binary search in the sorted keys: np.isin would hash and sort both sides
+        at = np.minimum(np.searchsorted(seen_keys, keys), seen_keys.size - 1)
+        invalid |= seen_keys[at] == keys
     ids[invalid] = -1
     scores[invalid] = -np.inf
     order = np.lexsort((ids, -scores), axis=1)
