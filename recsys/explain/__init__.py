@@ -16,8 +16,8 @@
   (a fairlearn mitigator's mixture as its weight-averaged log-odds).
 * Protected reliance (:mod:`recsys.explain._reliance`): :func:`protected_reliance`,
   with proxies found by :func:`detect_proxies` (pair features) and
-  :func:`detect_item_proxies` (history items); at the level of decisions,
-  :func:`counterfactual_flip_rate` (how often a user's top-k list changes when
+  :func:`detect_item_proxies` (history items); at the level of decisions
+  (:mod:`recsys.explain._counterfactual`), :func:`counterfactual_flip_rate` (how often a user's top-k list changes when
   only her group does, for models that read it: :class:`ReadsSensitive`).
 * Texts (:mod:`recsys.explain._text`) that never mention a user attribute.
 
@@ -46,10 +46,12 @@ from recsys.explain._history import (
     deletion_score_fn,
     history_scorer,
 )
-from recsys.explain._reliance import (
+from recsys.explain._counterfactual import (
     CounterfactualFlips,
     ReadsSensitive,
     counterfactual_flip_rate,
+)
+from recsys.explain._reliance import (
     detect_item_proxies,
     detect_proxies,
     protected_reliance,

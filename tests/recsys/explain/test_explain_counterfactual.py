@@ -12,7 +12,7 @@ import pytest
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
-import recsys.explain._reliance as reliance_module
+import recsys.explain._counterfactual as counterfactual_module
 from recsys.data import generate_synthetic
 from recsys.errors import NotFittedError
 from recsys.explain import CounterfactualFlips, ReadsSensitive, counterfactual_flip_rate
@@ -328,7 +328,7 @@ def test_with_sensitive_checks_its_labels(with_gender) -> None:
 
 
 # ----------------------------------------------------------------- doctests
-@pytest.mark.parametrize("module", [reliance_module], ids=["_reliance"])
+@pytest.mark.parametrize("module", [counterfactual_module], ids=["_counterfactual"])
 def test_docstring_examples(module) -> None:
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0
