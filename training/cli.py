@@ -150,6 +150,7 @@ def format_summary(result: RunResult, *, k: int, attribute: str, item_group: str
         ("shap~lime", "explain.shap_lime_agreement"),
         ("coverage", "explain.coverage"),
         ("protected reliance", "explain.protected_reliance"),
+        ("flip rate", "explain.counterfactual_flip_rate"),
     ]
     tables = [_table(result.models, cols) for cols in (relevance, fairness, explain)]
     tables.append(_gate_table(result.models))
