@@ -249,10 +249,12 @@ def _explain_sample(inner: Recommender, sample_users: np.ndarray, sample_ids: np
         history_scorer(inner)
     except (TypeError, ValueError) as exc:  # ValueError: a BPR fitted without regularization
         return ExplainResult(metrics={}, frame=pd.DataFrame(), note=f"not explained: {exc}")
-    shap = HistoryShapExplainer(inner, n_samples=config.shap_samples, random_state=seed)
+    shap = HistoryShapExplainer(inner, n_samples=config.shap_samples, random_state=seed,
+                                n_jobs=config.n_jobs)
     shap_expl = shap.explain_rankings(sample_users, sample_ids)
     lime_by_seed = [
-        HistoryLimeExplainer(inner, n_samples=config.lime_samples, random_state=seed + s)
+        HistoryLimeExplainer(inner, n_samples=config.lime_samples, random_state=seed + s,
+                             n_jobs=config.n_jobs)
         .explain_rankings(sample_users, sample_ids)
         for s in range(config.stability_seeds)
     ]

@@ -444,6 +444,19 @@ class ExplainConfig(Section):
     shap_samples: int = Field(200, ge=10, description="coalition budget of Kernel SHAP (ALS)")
     lime_samples: int = Field(200, ge=10)
     stability_seeds: int = Field(2, ge=2, le=10)
+    n_jobs: int = Field(
+        1,
+        ge=-1,
+        description="worker processes for history SHAP and LIME over the sampled users (-1: every "
+        "core); the scores do not depend on it",
+    )
+
+    @field_validator("n_jobs")
+    @classmethod
+    def _jobs(cls, value: int) -> int:
+        if value == 0:
+            raise ValueError("expected a positive number of processes or -1 (every core), got 0")
+        return value
 
 
 class TrackingConfig(Section):

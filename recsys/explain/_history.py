@@ -49,6 +49,8 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import scipy.sparse as sp
+from joblib import Parallel, delayed, effective_n_jobs
+from sklearn import config_context
 from sklearn.metrics import pairwise_distances
 
 from recsys._threads import one_blas_thread
@@ -376,10 +378,30 @@ def _global_rng_seeded(random_state: int | None) -> Iterator[None]:
         np.random.set_state(state)
 
 
+def _check_n_jobs(n_jobs: object) -> int:
+    """The number of worker processes ``n_jobs`` asks for (scikit-learn's convention)."""
+    if n_jobs is None:
+        return 1
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs == 0:
+        raise ValueError(
+            f"n_jobs: expected None, a positive number of processes or -1 (all cores), "
+            f"got {n_jobs!r}"
+        )
+    return int(effective_n_jobs(int(n_jobs)))
+
+
+def _explain_users(
+    explainer: _HistoryExplainer, users: np.ndarray, ids: np.ndarray
+) -> list[list[Explanation]]:
+    """``explain`` for each user and its row of ``ids`` (-1 = padding), in a worker or not."""
+    return [explainer.explain(int(u), row[row >= 0]) for u, row in zip(users, ids, strict=True)]
+
+
 class _HistoryExplainer:
     """Shared plumbing: validation, popularity and cold-user fallbacks, batches."""
 
     model: Recommender
+    n_jobs: int | None = None  # worker processes of explain_rankings (set by the costly ones)
 
     def explain(
         self, user: int, items: Sequence[int] | np.ndarray, *, history: sp.spmatrix | None = None
@@ -413,7 +435,17 @@ class _HistoryExplainer:
             raise ValueError(
                 f"ids: expected shape ({users.shape[0]}, k) (one row per user), got {ids.shape}"
             )
-        return [self.explain(int(u), row[row >= 0]) for u, row in zip(users, ids)]
+        workers = _check_n_jobs(self.n_jobs)
+        if workers == 1 or users.size < 2:
+            return _explain_users(self, users, ids)
+        # worker processes over contiguous runs of users, a few runs per worker (histories
+        # differ in length); each user's explanation depends only on the user and the
+        # explainer's settings, so the result is the serial one, in the same order
+        runs = np.array_split(np.arange(users.size), min(users.size, 4 * workers))
+        parts = Parallel(n_jobs=workers)(
+            delayed(_explain_users)(self, users[run], ids[run]) for run in runs
+        )
+        return [row for part in parts for row in part]
 
     def _served_scores(self, user: int, items: np.ndarray) -> np.ndarray:
         return np.asarray(self.model._score(np.array([user]))[0, items], dtype=np.float64)
@@ -482,6 +514,9 @@ class HistoryShapExplainer(_HistoryExplainer):
     random_state : int or None, default 0
         Seed of the Kernel SHAP coalition sample (numpy's global random state is
         restored afterwards).
+    n_jobs : int or None, default None
+        Worker processes of :meth:`explain_rankings`, over users (scikit-learn's
+        convention: None is 1, -1 every core). The explanations do not depend on it.
 
     Examples
     --------
@@ -496,11 +531,17 @@ class HistoryShapExplainer(_HistoryExplainer):
     """
 
     def __init__(
-        self, model: Recommender, *, n_samples: int = 1000, random_state: int | None = 0
+        self,
+        model: Recommender,
+        *,
+        n_samples: int = 1000,
+        random_state: int | None = 0,
+        n_jobs: int | None = None,
     ) -> None:
         self.model = model
         self.n_samples = n_samples
         self.random_state = random_state
+        self.n_jobs = n_jobs
 
     def _explain_history(
         self, user: int, row: sp.csr_matrix, items: np.ndarray, *, served: bool
@@ -562,6 +603,9 @@ class HistoryLimeExplainer(_HistoryExplainer):
     n_samples : int, default 500
         Neighbourhood size, the full history included.
     random_state : int or None, default 0
+    n_jobs : int or None, default None
+        Worker processes of :meth:`explain_rankings`, over users (scikit-learn's
+        convention: None is 1, -1 every core). The explanations do not depend on it.
 
     Examples
     --------
@@ -572,11 +616,17 @@ class HistoryLimeExplainer(_HistoryExplainer):
     """
 
     def __init__(
-        self, model: Recommender, *, n_samples: int = 500, random_state: int | None = 0
+        self,
+        model: Recommender,
+        *,
+        n_samples: int = 500,
+        random_state: int | None = 0,
+        n_jobs: int | None = None,
     ) -> None:
         self.model = model
         self.n_samples = n_samples
         self.random_state = random_state
+        self.n_jobs = n_jobs
 
     def _explain_history(
         self, user: int, row: sp.csr_matrix, items: np.ndarray, *, served: bool
@@ -589,15 +639,23 @@ class HistoryLimeExplainer(_HistoryExplainer):
         masks = _lime_masks(rng, row.nnz, int(self.n_samples))
         scores = scorer.score_history(_masked_histories(row, masks), items)
         distances = pairwise_distances(masks, masks[:1], metric="cosine").ravel() * 100
+        if not np.isfinite(scores).all():
+            raise ValueError(
+                f"user {user}: the model scored a perturbed history as non-finite; LIME "
+                "needs finite scores"
+            )
         lime = LimeBase(_lime_kernel, random_state=self.random_state)
         weights, intercepts, fits = np.zeros((row.nnz, items.size)), np.zeros(items.size), []
-        for k in range(items.size):
-            intercepts[k], pairs, r2, local = lime.explain_instance_with_data(
-                masks, scores, distances, k, row.nnz, feature_selection="none"
-            )
-            for j, w in pairs:
-                weights[j, k] = w
-            fits.append({"r2": float(r2), "local_prediction": float(np.ravel(local)[0])})
+        # the inputs are checked above: skip scikit-learn's per-call validation of the
+        # ridge fit and its R² (most of LIME's time per item on a short history)
+        with config_context(assume_finite=True, skip_parameter_validation=True):
+            for k in range(items.size):
+                intercepts[k], pairs, r2, local = lime.explain_instance_with_data(
+                    masks, scores, distances, k, row.nnz, feature_selection="none"
+                )
+                for j, w in pairs:
+                    weights[j, k] = w
+                fits.append({"r2": float(r2), "local_prediction": float(np.ravel(local)[0])})
         return self._history_explanations(
             user, items, method="lime", features=row.indices, weights=weights, base=intercepts,
             scores=scores[0], extra={"exact": False, "n_samples": int(self.n_samples)},

@@ -118,6 +118,11 @@ BAD = [
         "evaluation.k: input should be greater than or equal to 1; received 0",
         id="k-zero",
     ),
+    pytest.param(
+        _with(explain={"n_jobs": 0}),
+        "explain.n_jobs: expected a positive number of processes or -1 (every core), got 0",
+        id="n-jobs-zero",
+    ),
 ]
 
 

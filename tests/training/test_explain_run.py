@@ -32,7 +32,7 @@ CONFIG = {
     ],
     "evaluation": {"k": 5},
     "fairness": {"sensitive": ["gender", "age_group"]},
-    "explain": {"n_users": 8, "lime_samples": 60},
+    "explain": {"n_users": 8, "lime_samples": 60, "n_jobs": 2},  # two worker processes
 }
 
 
