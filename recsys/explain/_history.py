@@ -390,6 +390,29 @@ def _check_n_jobs(n_jobs: object) -> int:
     return int(effective_n_jobs(int(n_jobs)))
 
 
+def _balanced_runs(costs: np.ndarray, n_runs: int) -> list[np.ndarray]:
+    """Positions of ``costs`` dealt into at most ``n_runs`` runs of near-equal total cost.
+
+    Longest first, each to the run with the least cost so far (the LPT rule);
+    runs come most costly first, so the workers start on the long ones, and
+    each run lists its positions in increasing order.
+
+    Examples
+    --------
+    >>> [r.tolist() for r in _balanced_runs(np.array([1.0, 8.0, 3.0, 4.0, 2.0]), 2)]
+    [[0, 1], [2, 3, 4]]
+    """
+    n_runs = max(1, min(int(n_runs), costs.size))
+    totals = np.zeros(n_runs)
+    members: list[list[int]] = [[] for _ in range(n_runs)]
+    for position in np.argsort(-costs, kind="stable"):
+        run = int(np.argmin(totals))
+        members[run].append(int(position))
+        totals[run] += costs[position]
+    order = np.argsort(-totals, kind="stable")
+    return [np.sort(np.asarray(members[r], dtype=np.int64)) for r in order if members[r]]
+
+
 def _explain_users(
     explainer: _HistoryExplainer, users: np.ndarray, ids: np.ndarray
 ) -> list[list[Explanation]]:
@@ -438,14 +461,31 @@ class _HistoryExplainer:
         workers = _check_n_jobs(self.n_jobs)
         if workers == 1 or users.size < 2:
             return _explain_users(self, users, ids)
-        # worker processes over contiguous runs of users, a few runs per worker (histories
-        # differ in length); each user's explanation depends only on the user and the
-        # explainer's settings, so the result is the serial one, in the same order
-        runs = np.array_split(np.arange(users.size), min(users.size, 4 * workers))
+        # each user's explanation depends only on the user and the explainer's settings, so
+        # worker processes give the serial result; it is put back in the callers' order
+        runs = _balanced_runs(self._costs(users), 4 * workers)
         parts = Parallel(n_jobs=workers)(
             delayed(_explain_users)(self, users[run], ids[run]) for run in runs
         )
-        return [row for part in parts for row in part]
+        out: list[list[Explanation]] = [[] for _ in range(users.size)]
+        for run, part in zip(runs, parts, strict=True):
+            for position, row in zip(run, part, strict=True):
+                out[position] = row
+        return out
+
+    def _costs(self, users: np.ndarray) -> np.ndarray:
+        """Relative cost of explaining each user: history items x model evaluations.
+
+        A sampling explainer scores ``max(n_samples, 2M + 2)`` perturbed histories
+        of up to ``M`` items for a history of ``M`` items (unknown users: 1).
+        """
+        check_fitted(self.model)
+        lengths = np.ones(users.size)
+        known = (users >= 0) & (users < self.model.n_users_)
+        indptr = self.model.user_items_.indptr
+        lengths[known] = np.maximum(indptr[users[known] + 1] - indptr[users[known]], 1)
+        samples = np.maximum(float(getattr(self, "n_samples", 1)), 2 * lengths + 2)
+        return lengths * samples
 
     def _served_scores(self, user: int, items: np.ndarray) -> np.ndarray:
         return np.asarray(self.model._score(np.array([user]))[0, items], dtype=np.float64)
