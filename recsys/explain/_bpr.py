@@ -138,19 +138,21 @@ class _Objective:
     def __init__(self, batch: _Batch, negatives: _Negatives, regularization: float) -> None:
         self.batch, self.neg, self.reg = batch, negatives, regularization
 
-    def sigmoid(self, u: np.ndarray) -> np.ndarray:
+    def sigmoid(self, u: np.ndarray, dtype: type = np.float64) -> np.ndarray:
         """``σ(x_ij)`` for every row, positive and negative: ``[c, P, K]``.
 
         Written as ``1 / (1 + e^{s_j − m} e^{m − s_i})``, ``s`` the scores and ``m``
         the row's mean positive score: one exponential per item rather than per
-        pair (exponents clipped at ±350, far beyond where σ saturates).
+        pair (exponents clipped at ±350, far beyond where σ saturates; at ±80 in
+        float32, where σ has saturated too).
         """
         b = self.batch
         s_pos = (b.factors @ u[:, :, None])[..., 0] + b.bias
         s_neg = u @ self.neg.factors.T + self.neg.bias
         m = np.einsum("rp,rp->r", b.a, s_pos)[:, None]
-        e_pos = np.exp(np.clip(m - s_pos, -350.0, 350.0))
-        e_neg = np.exp(np.clip(s_neg - m, -350.0, 350.0))
+        bound = 350.0 if dtype == np.float64 else 80.0
+        e_pos = np.exp(np.clip(m - s_pos, -bound, bound)).astype(dtype, copy=False)
+        e_neg = np.exp(np.clip(s_neg - m, -bound, bound)).astype(dtype, copy=False)
         sig = e_pos[:, :, None] * e_neg[:, None, :]
         sig += 1.0
         return np.reciprocal(sig, out=sig)
@@ -177,11 +179,10 @@ class _Objective:
         """
         b = self.batch
         n_rows, f = u.shape
-        w = self.sigmoid(u)
-        w -= w * w
-        w *= b.a[:, :, None]
-        w *= b.q[:, None, :]
-        w32 = w.astype(np.float32)
+        w32 = self.sigmoid(u, np.float32)  # the pair block in float32 from the start
+        w32 -= w32 * w32
+        w32 *= b.a[:, :, None].astype(np.float32)
+        w32 *= b.q[:, None, :].astype(np.float32)
         pos32 = b.factors.astype(np.float32)
         # Σ_i α_i v_i v_iᵀ + Σ_j β_j v_j v_jᵀ − Σ_ij w_ij (v_i v_jᵀ + v_j v_iᵀ)
         alpha = w32.sum(axis=2)
