@@ -139,21 +139,30 @@ class _Objective:
         self.batch, self.neg, self.reg = batch, negatives, regularization
 
     def sigmoid(self, u: np.ndarray, dtype: type = np.float64) -> np.ndarray:
-        """``σ(x_ij)`` for every row, positive and negative: ``[c, P, K]``.
+        """``σ(x_ij)`` for every row, positive and negative: ``[c, P, K]``, in ``dtype``.
 
         Written as ``1 / (1 + e^{s_j − m} e^{m − s_i})``, ``s`` the scores and ``m``
-        the row's mean positive score: one exponential per item rather than per
-        pair (exponents clipped at ±350, far beyond where σ saturates; at ±80 in
-        float32, where σ has saturated too).
+        the middle of the row's score range: one exponential per item rather
+        than per pair. Exact while every ``|s − m|`` stays within ``bound``
+        (350 in float64, 40 in float32), where neither factor nor their product
+        leaves the dtype's range; a row whose scores spread wider (never seen at
+        an optimum) takes one exponential per pair instead.
         """
         b = self.batch
         s_pos = (b.factors @ u[:, :, None])[..., 0] + b.bias
         s_neg = u @ self.neg.factors.T + self.neg.bias
-        m = np.einsum("rp,rp->r", b.a, s_pos)[:, None]
-        bound = 350.0 if dtype == np.float64 else 80.0
+        lo = np.minimum(s_pos.min(axis=1), s_neg.min(axis=1))
+        hi = np.maximum(s_pos.max(axis=1), s_neg.max(axis=1))
+        m = ((lo + hi) / 2)[:, None]
+        bound = 350.0 if dtype == np.float64 else 40.0
         e_pos = np.exp(np.clip(m - s_pos, -bound, bound)).astype(dtype, copy=False)
         e_neg = np.exp(np.clip(s_neg - m, -bound, bound)).astype(dtype, copy=False)
         sig = e_pos[:, :, None] * e_neg[:, None, :]
+        wide = np.flatnonzero((hi - lo) / 2 > bound)
+        if wide.size:
+            x = (s_pos[wide][:, :, None] - s_neg[wide][:, None, :]).astype(dtype)
+            with np.errstate(over="ignore"):  # e^{-x} = inf: σ = 0, its limit
+                sig[wide] = np.exp(-x)
         sig += 1.0
         return np.reciprocal(sig, out=sig)
 

@@ -99,6 +99,34 @@ def test_the_solver_reaches_the_maximum_of_the_objective(bpr):
         np.testing.assert_allclose(u, ref.x, atol=1e-5)
 
 
+@pytest.mark.parametrize("scale", [1.0, 300.0])
+def test_the_float32_hessian_matches_the_pairwise_sum_even_where_sigma_saturates(bpr, scale):
+    """−∇²f by a plain float64 loop over pairs; scale 300 pushes scores past float32's exp."""
+    model, X = bpr
+    scorer = history_scorer(model)
+    history = X[5].indices
+    problem = bpr_module._Objective(
+        scorer._batch(X[5:6].astype(np.float64), np.array([0])), scorer.negatives,
+        scorer.regularization,
+    )
+    u = np.random.default_rng(2).normal(size=(1, scorer.factors.shape[1])) * scale
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow warning where σ saturates
+        hess = problem.hessian(u)[0].astype(np.float64)
+    V, b = scorer.factors, scorer.bias
+    kept = [(j, c) for j, c in zip(scorer.negatives.items, scorer.negatives.counts, strict=True)
+            if j not in set(history.tolist())]
+    total = sum(c for _, c in kept)
+    ref = scorer.regularization * np.eye(V.shape[1])
+    for i in history:
+        for j, c in kept:
+            x = u[0] @ (V[i] - V[j]) + b[i] - b[j]
+            weight = c / total / history.size * math.exp(-abs(x)) / (1 + math.exp(-abs(x))) ** 2
+            ref += weight * np.outer(V[i] - V[j], V[i] - V[j])
+    assert np.all(np.isfinite(hess))
+    np.testing.assert_allclose(hess, ref, rtol=1e-4, atol=1e-6 * np.abs(ref).max())
+
+
 def test_many_histories_in_one_call_match_one_at_a_time(bpr):
     model, X = bpr
     scorer = history_scorer(model)
