@@ -390,6 +390,11 @@ def _check_n_jobs(n_jobs: object) -> int:
     return int(effective_n_jobs(int(n_jobs)))
 
 
+def _kernel_budget(n_samples: Any, n_players: Any) -> Any:
+    """Kernel SHAP's coalitions for ``n_players`` history items: at least ``2M + 2``."""
+    return np.maximum(n_samples, 2 * np.asarray(n_players) + 2)
+
+
 def _balanced_runs(costs: np.ndarray, n_runs: int) -> list[np.ndarray]:
     """Positions of ``costs`` dealt into at most ``n_runs`` runs of near-equal total cost.
 
@@ -476,16 +481,19 @@ class _HistoryExplainer:
     def _costs(self, users: np.ndarray) -> np.ndarray:
         """Relative cost of explaining each user: history items x model evaluations.
 
-        A sampling explainer scores ``max(n_samples, 2M + 2)`` perturbed histories
-        of up to ``M`` items for a history of ``M`` items (unknown users: 1).
+        Each evaluation scores a perturbed history of up to ``M`` items for a
+        history of ``M`` items (unknown users count as one item).
         """
         check_fitted(self.model)
         lengths = np.ones(users.size)
         known = (users >= 0) & (users < self.model.n_users_)
         indptr = self.model.user_items_.indptr
         lengths[known] = np.maximum(indptr[users[known] + 1] - indptr[users[known]], 1)
-        samples = np.maximum(float(getattr(self, "n_samples", 1)), 2 * lengths + 2)
-        return lengths * samples
+        return lengths * self._evaluations(lengths)
+
+    def _evaluations(self, lengths: np.ndarray) -> np.ndarray:
+        """Model evaluations for histories of ``lengths`` items (one, unless sampled)."""
+        return np.ones_like(lengths)
 
     def _served_scores(self, user: int, items: np.ndarray) -> np.ndarray:
         return np.asarray(self.model._score(np.array([user]))[0, items], dtype=np.float64)
@@ -583,6 +591,9 @@ class HistoryShapExplainer(_HistoryExplainer):
         self.random_state = random_state
         self.n_jobs = n_jobs
 
+    def _evaluations(self, lengths: np.ndarray) -> np.ndarray:
+        return _kernel_budget(float(self.n_samples), lengths)  # (closed form for EASE, kNN: fewer)
+
     def _explain_history(
         self, user: int, row: sp.csr_matrix, items: np.ndarray, *, served: bool
     ) -> list[Explanation]:
@@ -612,7 +623,7 @@ class HistoryShapExplainer(_HistoryExplainer):
             return scorer.score_history(_masked_histories(row, masks), items)
 
         # a single all-zero background row: a player is absent when its mask is 0
-        budget = max(int(self.n_samples), 2 * n_players + 2)
+        budget = int(_kernel_budget(int(self.n_samples), n_players))
         with _global_rng_seeded(self.random_state):
             explainer = shap.KernelExplainer(value, np.zeros((1, n_players)))
             values = explainer.shap_values(
@@ -667,6 +678,9 @@ class HistoryLimeExplainer(_HistoryExplainer):
         self.n_samples = n_samples
         self.random_state = random_state
         self.n_jobs = n_jobs
+
+    def _evaluations(self, lengths: np.ndarray) -> np.ndarray:
+        return np.full_like(lengths, float(self.n_samples))
 
     def _explain_history(
         self, user: int, row: sp.csr_matrix, items: np.ndarray, *, served: bool
