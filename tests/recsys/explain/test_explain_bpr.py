@@ -127,6 +127,32 @@ def test_the_float32_hessian_matches_the_pairwise_sum_even_where_sigma_saturates
     np.testing.assert_allclose(hess, ref, rtol=1e-4, atol=1e-6 * np.abs(ref).max())
 
 
+def test_the_hessian_product_and_the_newton_solve_match_the_formed_hessian(bpr):
+    """−∇²f·v without forming −∇²f, and CG's Newton step, against the formed Hessian."""
+    model, X = bpr
+    scorer = history_scorer(model)
+    problem = bpr_module._Objective(
+        scorer._batch(X[3:9].astype(np.float64), np.arange(6)), scorer.negatives,
+        scorer.regularization,
+    )
+    rng = np.random.default_rng(4)
+    u = rng.normal(size=(6, scorer.factors.shape[1]))
+    hess = problem.hessian(u).astype(np.float64)
+    grad, _, sig = problem.gradient(u)
+    curvature = problem.curvature(sig)
+    v = rng.normal(size=u.shape).astype(np.float32)
+    np.testing.assert_allclose(
+        problem.hessian_product(curvature, v), (hess @ v[:, :, None])[..., 0], rtol=1e-4, atol=1e-5
+    )
+    # unpreconditioned (identity), to a relative residual of 1e-4: the step solves the system
+    step, iterations = bpr_module._conjugate_gradient(
+        problem, curvature, grad, np.eye(u.shape[1], dtype=np.float32), np.full(6, 1e-4)
+    )
+    residual = np.linalg.norm((hess @ step[:, :, None])[..., 0] - grad, axis=1)
+    assert np.all(residual <= 2e-4 * np.linalg.norm(grad, axis=1))
+    assert np.all(iterations >= 1) and np.all(iterations <= u.shape[1])
+
+
 def test_many_histories_in_one_call_match_one_at_a_time(bpr):
     model, X = bpr
     scorer = history_scorer(model)
