@@ -84,6 +84,8 @@ _ARMIJO = 1e-4
 _BLOCK = 2**19  # histories x positives x negatives per batch (4 MB float64 blocks)
 _ETA = 0.1  # Newton systems are solved to this relative accuracy, tighter near the optimum
 _CG_REFRESH = 8  # a row whose system needs more CG iterations gets its own preconditioner
+_ROUGH = 1e-2  # gradients in float32 while some row's relative gradient is above this
+_ROUGH_FLOOR = 1e-5  # a float32 gradient never reports less (it cannot certify convergence)
 _WARM_OVERLAP = 0.25  # warm start when the histories average this share of their union
 
 
@@ -175,17 +177,20 @@ class _Objective:
         """The objective of ``rows`` only (indices or a mask), on the same workspace."""
         return _Objective(_take(self.batch, rows), self.neg, self.reg, self.workspace)
 
-    def sigmoid(self, u: np.ndarray, dtype: type = np.float64, buffer: str = "sigma") -> np.ndarray:
-        """``σ(x_ij)`` for every row, positive and negative: ``[c, P, K]``, in ``dtype``.
+    def misranked(
+        self, u: np.ndarray, dtype: type = np.float64, buffer: str = "sigma"
+    ) -> np.ndarray:
+        """``σ(−x_ij)`` for every row, positive and negative: ``[c, P, K]``, in ``dtype``.
 
-        Written as ``e^{s_i − m} / (e^{s_i − m} + e^{s_j − m})``, ``s`` the scores
+        How far each pair is from ranked right: its weight in the gradient.
+        Written as ``e^{s_j − m} / (e^{s_i − m} + e^{s_j − m})``, ``s`` the scores
         and ``m`` the middle of the row's score range: one exponential per item
-        rather than per pair, and two passes over the pair block. Exact while
-        every ``|s − m|`` stays within ``bound`` (350 in float64, 40 in float32),
-        where neither exponential nor their sum leaves the dtype's range; a row
-        whose scores spread wider (never seen at an optimum) takes one
-        exponential per pair instead. The result lives in the workspace's
-        ``buffer``: the next call with that name overwrites it.
+        rather than per pair, two passes over the pair block, and no ``1 − σ``
+        to cancel. Exact while every ``|s − m|`` stays within ``bound`` (350 in
+        float64, 40 in float32), where neither exponential nor their sum leaves
+        the dtype's range; a row whose scores spread wider (never seen at an
+        optimum) takes one exponential per pair instead. The result lives in
+        the workspace's ``buffer``: the next call with that name overwrites it.
         """
         b = self.batch
         s_pos = (b.factors @ u[:, :, None])[..., 0] + b.bias
@@ -196,35 +201,38 @@ class _Objective:
         bound = 350.0 if dtype == np.float64 else 40.0
         e_pos = np.exp(np.clip(s_pos - m, -bound, bound)).astype(dtype, copy=False)[:, :, None]
         e_neg = np.exp(np.clip(s_neg - m, -bound, bound)).astype(dtype, copy=False)[:, None, :]
-        sig = self.workspace.get(buffer, (u.shape[0], e_pos.shape[1], e_neg.shape[2]), dtype)
-        np.divide(e_pos, np.add(e_pos, e_neg, out=sig), out=sig)
+        out = self.workspace.get(buffer, (u.shape[0], e_pos.shape[1], e_neg.shape[2]), dtype)
+        np.divide(e_neg, np.add(e_pos, e_neg, out=out), out=out)
         wide = np.flatnonzero((hi - lo) / 2 > bound)
         if wide.size:
             x = (s_pos[wide][:, :, None] - s_neg[wide][:, None, :]).astype(dtype)
-            with np.errstate(over="ignore"):  # e^{-x} = inf: σ = 0, its limit
-                sig[wide] = 1.0 / (1.0 + np.exp(-x))
-        return sig
+            with np.errstate(over="ignore"):  # e^x = inf: σ(−x) = 0, its limit
+                out[wide] = 1.0 / (1.0 + np.exp(x))
+        return out
 
     def gradient(
-        self, u: np.ndarray, buffer: str = "sigma"
+        self, u: np.ndarray, buffer: str = "sigma", dtype: type = np.float64
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``∇f``, ``|∇f| / (|∇ data term| + reg |u|)`` (0 when both are 0), and ``σ``, per row.
+        """``∇f``, ``|∇f| / (|∇ data term| + reg |u|)`` (0 when both are 0), and ``σ(−x)``.
 
-        ``σ`` (``[c, P, K]``, float64) is the workspace's ``buffer``.
+        ``σ(−x)`` (:meth:`misranked`) is computed in ``dtype``, in the
+        workspace's ``buffer``; the sums over pairs too, the rest in float64.
+        A float32 gradient is off by about a millionth of its scale: enough to
+        steer Newton far from the optimum, not to certify it (see :func:`_newton`).
         """
         b = self.batch
-        sig = self.sigmoid(u, buffer=buffer)
-        # each pair weighs σ(−x) = 1 − σ(x) in the gradient
-        pos_mass = b.a * (b.q.sum(axis=1, keepdims=True) - (sig @ b.q[:, :, None])[..., 0])
-        neg_mass = b.q * (b.a.sum(axis=1, keepdims=True) - (b.a[:, None, :] @ sig)[:, 0])
+        r = self.misranked(u, dtype, buffer=buffer)
+        a, q = b.a.astype(dtype, copy=False), b.q.astype(dtype, copy=False)
+        pos_mass = b.a * (r @ q[:, :, None])[..., 0]  # a_i Σ_j q_j σ(−x_ij)
+        neg_mass = b.q * (a[:, None, :] @ r)[:, 0]  # q_j Σ_i a_i σ(−x_ij)
         data = (pos_mass[:, None, :] @ b.factors)[:, 0] - neg_mass @ self.neg.factors
         grad = data - self.reg * u
         scale = np.linalg.norm(data, axis=1) + self.reg * np.linalg.norm(u, axis=1)
         residual = np.linalg.norm(grad, axis=1) / np.where(scale > 0, scale, 1.0)
-        return grad, residual, sig
+        return grad, residual, r
 
     def curvature(self, sig: np.ndarray) -> _Curvature:
-        """The pair weights of ``−∇²f``, ``w_ij = a_i q_j s_ij``, from ``σ``.
+        """The pair weights of ``−∇²f``, ``w_ij = a_i q_j s_ij``, from ``σ(−x)`` (or ``σ(x)``).
 
         ``s = σ(1 − σ)`` in float32 (the workspace's ``"curvature"``): an
         inexact Hessian only slows Newton's last steps a little; the gradient,
@@ -242,7 +250,7 @@ class _Objective:
         """``−∇²f = Σ_ij w_ij (v_i − v_j)(v_i − v_j)ᵀ + reg I``, per row, in float32."""
         b = self.batch
         n_rows, f = u.shape
-        c = self.curvature(self.sigmoid(u, np.float32, buffer="sigma32"))
+        c = self.curvature(self.misranked(u, np.float32, buffer="sigma32"))
         w = c.s * c.a[:, :, None]
         w *= c.q[:, None, :]
         pos32 = b.factors32
@@ -355,7 +363,9 @@ def _newton(
     residual = np.zeros(n_rows)
     rows = np.arange(n_rows)  # rows still being solved
     sub, uw = problem, u.copy()
-    grad, res, sig = sub.gradient(uw, buffer="sigma")
+    # far from the optimum a float32 gradient steers as well as a float64 one, at half the cost
+    grad, res, sig = sub.gradient(uw, buffer="sigma", dtype=np.float32)
+    res = np.maximum(res, _ROUGH_FLOOR)
     current, spare = "sigma", "trial"  # the buffers holding σ at uw and at a trial point
     if inverse is None:
         preconditioner = np.linalg.inv(sub.hessian(uw))
@@ -373,7 +383,7 @@ def _newton(
             rows, uw, grad, res, fresh, stalled = (
                 rows[keep], uw[keep], grad[keep], res[keep], fresh[keep], stalled[keep]
             )
-            old, sig = sig, sub.workspace.get(spare, (rows.size, *sig.shape[1:]), np.float64)
+            old, sig = sig, sub.workspace.get(spare, (rows.size, *sig.shape[1:]), sig.dtype)
             np.take(old, np.flatnonzero(keep), axis=0, out=sig)
             current, spare = spare, current
             sub = sub.take(keep)
@@ -384,8 +394,13 @@ def _newton(
         )
         merit = np.einsum("rf,rf->r", grad, grad)
         trial = uw + step
-        g, r, trial_sig = sub.gradient(trial, buffer=spare)
-        ok = (np.einsum("rf,rf->r", g, g) <= (1 - 2 * _ARMIJO) * merit) | (r <= tol)
+        # float64 once every row is within _ROUGH: only a float64 gradient ends a solve
+        dtype = np.float32 if res.max() > _ROUGH else np.float64
+        g, r, trial_sig = sub.gradient(trial, buffer=spare, dtype=dtype)
+        if dtype == np.float32:  # as close as float32 can tell: accepted, not converged
+            r = np.maximum(r, _ROUGH_FLOOR)
+        done = tol if dtype == np.float64 else _ROUGH_FLOOR
+        ok = (np.einsum("rf,rf->r", g, g) <= (1 - 2 * _ARMIJO) * merit) | (r <= done)
         if ok.all():  # the usual case: the full step, and σ is already at the new u
             uw, grad, res, sig = trial, g, r, trial_sig
             current, spare = spare, current
@@ -394,7 +409,7 @@ def _newton(
             uw[ok], grad[ok], res[ok], sig[ok] = trial[ok], g[ok], r[ok], trial_sig[ok]
             moved = ok.copy()
             _backtrack(sub, uw, grad, res, sig, np.flatnonzero(~ok), step[~ok], merit[~ok],
-                       tol=tol, moved=moved)
+                       tol=tol, moved=moved, dtype=dtype)
         # a failed step with a preconditioner at the current u: give up on the row
         stalled |= ~moved & fresh
         refresh = (~moved & ~fresh) | (moved & (iterations > _CG_REFRESH))
@@ -421,14 +436,18 @@ def _backtrack(
     *,
     tol: float,
     moved: np.ndarray,
+    dtype: type,
 ) -> None:
     """Halve the steps of ``rows`` until ``|∇f|²`` falls enough; updates the arrays in place."""
     t = np.full(rows.size, 0.5)
     sub = problem.take(rows)
     for _ in range(_MAX_HALVINGS):
         trial = u[rows] + t[:, None] * step
-        g, r, trial_sig = sub.gradient(trial, buffer="backtrack")
-        ok = (np.einsum("rf,rf->r", g, g) <= (1 - 2 * _ARMIJO * t) * merit) | (r <= tol)
+        g, r, trial_sig = sub.gradient(trial, buffer="backtrack", dtype=dtype)
+        if dtype == np.float32:
+            r = np.maximum(r, _ROUGH_FLOOR)
+        done = tol if dtype == np.float64 else _ROUGH_FLOOR
+        ok = (np.einsum("rf,rf->r", g, g) <= (1 - 2 * _ARMIJO * t) * merit) | (r <= done)
         hit = rows[ok]
         u[hit], grad[hit], residual[hit], sig[hit] = trial[ok], g[ok], r[ok], trial_sig[ok]
         moved[hit] = True
@@ -445,9 +464,7 @@ def _representer_terms(problem: _Objective, u: np.ndarray) -> np.ndarray:
     (the gradient vanishes). See :meth:`_BprScorer.representer`.
     """
     b = problem.batch
-    # σ(−x_ij) = 1 − σ(x_ij): the weight of each pair in the gradient
-    pair = 1.0 - problem.sigmoid(u)[0]
-    pair *= b.q[0][None, :]  # [P, K]
+    pair = problem.misranked(u)[0] * b.q[0][None, :]  # [P, K]: q_j σ(−x_ij)
     pos = b.factors[0] * (b.a[0] * pair.sum(axis=1))[:, None]  # a_i Σ_j r_ij v_i
     neg = b.a[0][:, None] * (pair @ problem.neg.factors)  # a_i Σ_j r_ij v_j
     return (pos - neg) / problem.reg

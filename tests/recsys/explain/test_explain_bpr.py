@@ -153,6 +153,27 @@ def test_the_hessian_product_and_the_newton_solve_match_the_formed_hessian(bpr):
     assert np.all(iterations >= 1) and np.all(iterations <= u.shape[1])
 
 
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-12), (np.float32, 1e-5)])
+def test_misranked_pairs_keep_their_relative_precision_when_well_ranked(bpr, dtype, rtol):
+    """σ(−x) to relative precision even at x = 30 (where 1 − σ(x) would be 0 in float32)."""
+    model, X = bpr
+    scorer = history_scorer(model)
+    problem = bpr_module._Objective(
+        scorer._batch(X[5:6].astype(np.float64), np.array([0])), scorer.negatives,
+        scorer.regularization,
+    )
+    b = problem.batch
+    for scale in (1.0, 5.0):
+        u = np.random.default_rng(3).normal(size=(1, scorer.factors.shape[1])) * scale
+        x = ((b.factors[0] @ u[0] + b.bias[0])[:, None]
+             - (scorer.negatives.factors @ u[0] + scorer.negatives.bias)[None, :])
+        ref = np.exp(-np.logaddexp(0.0, x))  # σ(−x) = 1 / (1 + e^x), in float64
+        got = problem.misranked(u, dtype).astype(np.float64)[0]
+        valid = b.a[0] > 0
+        np.testing.assert_allclose(got[valid], ref[valid], rtol=rtol, atol=0)
+    assert x[valid].max() > 20  # the second scale reaches well-ranked pairs
+
+
 def test_many_histories_in_one_call_match_one_at_a_time(bpr):
     model, X = bpr
     scorer = history_scorer(model)
