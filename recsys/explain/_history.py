@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
+import scipy.linalg
 import scipy.sparse as sp
 from joblib import Parallel, delayed, effective_n_jobs
 from sklearn import config_context
@@ -761,15 +762,16 @@ class ImplicitAlsExplainer(_HistoryExplainer):
                 f"got {type(self.model).__name__}"
             )
         single = sp.csr_matrix(row, dtype=np.float32)
-        position = {int(j): p for p, j in enumerate(row.indices)}
-        cached = None  # implicit's Cholesky factor of the user's system, reused per item
-        weights, totals = np.zeros((row.nnz, items.size)), np.zeros(items.size)
-        for k, item in enumerate(items):
-            totals[k], top, cached = inner.explain(
-                0, single, int(item), user_weights=cached, N=row.nnz
-            )
-            for j, contribution in top:
-                weights[position[int(j)], k] = contribution
+        # implicit builds and factorises the user's system (Cholesky of W_u^-1); its
+        # split, c_j · y_iᵀ W_u y_j, then loops over the history in Python once per
+        # item (20-40 ms for a 477-item history). The same split with implicit's
+        # factor, as one product for all items (equal to implicit's; tested):
+        _, _, factor = inner.explain(0, single, int(items[0]), N=1)
+        Y = np.asarray(inner.item_factors, dtype=np.float64)
+        confidence = np.maximum(single.data.astype(np.float64) * float(inner.alpha), 0.0)
+        weighted = scipy.linalg.cho_solve(factor, Y[items].T)  # [f, T]: W_u y_i
+        weights = (Y[row.indices] * confidence[:, None]) @ weighted
+        totals = weights.sum(axis=0)
         return self._history_explanations(
             user, items, method="als_explain", features=row.indices, weights=weights,
             base=np.zeros(items.size), scores=totals,

@@ -171,6 +171,25 @@ def test_implicit_als_explain_decomposes_the_resolved_score(als):
         assert e.weights.sum() == pytest.approx(e.score, abs=1e-6)
 
 
+def test_implicit_als_explain_weights_are_implicits_own_split(als):
+    """Every item's weights equal the contributions implicit's explain lists for it."""
+    model, X = als
+    inner = model._inner_
+    for user in (1, 4, 7):
+        row = X[user]
+        items = np.array([0, 2, 9, 11])
+        for item, e in zip(items, ImplicitAlsExplainer(model).explain(user, items), strict=True):
+            total, top, _ = inner.explain(0, sp.csr_matrix(row, dtype=np.float32), int(item),
+                                          N=row.nnz)
+            expected = dict(top)
+            assert len(expected) == row.nnz
+            got = dict(zip(e.features, e.weights, strict=True))
+            assert got.keys() == expected.keys()
+            np.testing.assert_allclose([got[j] for j in expected], list(expected.values()),
+                                       rtol=1e-4, atol=1e-6)
+            assert e.score == pytest.approx(total, rel=1e-4, abs=1e-6)
+
+
 # ------------------------------------------------- other models and fallbacks
 def test_popularity_explains_itself():
     X = sp.csr_matrix(np.array([[1, 0, 0], [1, 1, 0], [0, 1, 1]], dtype=np.float32))
