@@ -625,7 +625,12 @@ class HistoryShapExplainer(_HistoryExplainer):
 
         # a single all-zero background row: a player is absent when its mask is 0
         budget = int(_kernel_budget(int(self.n_samples), n_players))
-        with _global_rng_seeded(self.random_state):
+        # shap formats its weight vectors and results into debug/info messages
+        # eagerly (f-strings), logging or not: summarised printing makes that
+        # ~20 ms cheaper per call and changes nothing else (numpy 2 keeps print
+        # options in a context variable; with an older numpy, another thread
+        # printing an array meanwhile would see it summarised too)
+        with _global_rng_seeded(self.random_state), np.printoptions(threshold=0, edgeitems=1):
             explainer = shap.KernelExplainer(value, np.zeros((1, n_players)))
             values = explainer.shap_values(
                 np.ones((1, n_players)), nsamples=budget, l1_reg=False, silent=True
