@@ -84,8 +84,7 @@ _ARMIJO = 1e-4
 _BLOCK = 2**19  # histories x positives x negatives per batch (4 MB float64 blocks)
 _ETA = 0.1  # Newton systems are solved to this relative accuracy, tighter near the optimum
 _CG_REFRESH = 8  # a row whose system needs more CG iterations gets its own preconditioner
-_ROUGH = 1e-2  # gradients in float32 while some row's relative gradient is above this
-_ROUGH_FLOOR = 1e-5  # a float32 gradient never reports less (it cannot certify convergence)
+_ROUGH = 1e-3  # float32 gradients until a row's relative gradient is within this
 _WARM_OVERLAP = 0.25  # warm start when the histories average this share of their union
 
 
@@ -352,38 +351,86 @@ def _newton(
     convergence superlinear; Eisenstat and Walker, 1996). The preconditioner
     is ``inverse`` (an inverse Hessian shared by all rows, e.g. the union's)
     or else each row's inverse Hessian at ``u``; a row whose solve needs more
-    than ``_CG_REFRESH`` iterations gets its own, at its new ``u``. The step
-    length is found by backtracking on ``|∇f|²`` (Armijo), which needs
-    gradients only. A row whose step fails even with a preconditioner taken at
-    its current ``u`` (then the step is Newton's own: rounding) is stopped and
-    reported by its residual. Converged rows leave the batch, so later steps
-    work on fewer rows.
+    than ``_CG_REFRESH`` iterations gets its own, at its new ``u``.
+
+    Two phases: gradients in float32 until a row's relative gradient is within
+    ``_ROUGH`` (far from the optimum float32 steers as well, at half the
+    cost), then in float64 to ``tol`` for every row: only a float64 gradient
+    ends a solve. ``max_iter`` counts the steps of both.
     """
-    n_rows = u.shape[0]
-    residual = np.zeros(n_rows)
-    rows = np.arange(n_rows)  # rows still being solved
-    sub, uw = problem, u.copy()
-    # far from the optimum a float32 gradient steers as well as a float64 one, at half the cost
-    grad, res, sig = sub.gradient(uw, buffer="sigma", dtype=np.float32)
-    res = np.maximum(res, _ROUGH_FLOOR)
-    current, spare = "sigma", "trial"  # the buffers holding σ at uw and at a trial point
     if inverse is None:
-        preconditioner = np.linalg.inv(sub.hessian(uw))
-        fresh = np.ones(n_rows, dtype=bool)  # preconditioner taken at the current u
+        preconditioner = np.linalg.inv(problem.hessian(u))
+        fresh = np.ones(u.shape[0], dtype=bool)  # preconditioner taken at the current u
     else:
         preconditioner = inverse.astype(np.float32)
-        fresh = np.zeros(n_rows, dtype=bool)
-    stalled = np.zeros(n_rows, dtype=bool)
-    for _ in range(max_iter):
-        keep = (res > tol) & ~stalled
-        if not keep.any():
+        fresh = np.zeros(u.shape[0], dtype=bool)
+    state = _NewtonState(u, preconditioner, fresh)
+    # the float64 phase always evaluates its gradient, even with no steps left
+    used = _newton_phase(problem, state, dtype=np.float32, target=max(_ROUGH, tol),
+                         max_iter=max_iter - 1, final=False)
+    residual = np.zeros(u.shape[0])
+    _newton_phase(problem, state, dtype=np.float64, target=tol, max_iter=max_iter - used,
+                  final=True, residual=residual)
+    return u, residual
+
+
+@dataclass
+class _NewtonState:
+    """Every row's iterate and preconditioner (shared ``[f, f]`` or per row ``[n, f, f]``)."""
+
+    u: np.ndarray
+    preconditioner: np.ndarray
+    fresh: np.ndarray  # the row's preconditioner was taken at its current u
+
+
+def _newton_phase(
+    problem: _Objective,
+    state: _NewtonState,
+    *,
+    dtype: type,
+    target: float,
+    max_iter: int,
+    final: bool,
+    residual: np.ndarray | None = None,
+) -> int:
+    """Newton steps with ``dtype`` gradients until each row's relative gradient is ``<= target``.
+
+    Updates ``state`` (and ``residual``, if given) in place; returns the steps
+    taken. The step length is found by backtracking on ``|∇f|²`` (Armijo),
+    which needs gradients only. A row whose step fails even with a
+    preconditioner taken at its current ``u`` (then the step is Newton's own:
+    rounding) leaves the phase: in the ``final`` one it is reported by its
+    residual. Rows that are done leave the batch, so later steps work on fewer.
+    """
+    rows = np.arange(state.u.shape[0])  # rows still being solved
+    sub, uw, fresh = problem, state.u.copy(), state.fresh.copy()
+    preconditioner = state.preconditioner
+    grad, res, sig = sub.gradient(uw, buffer="sigma", dtype=dtype)
+    current, spare = "sigma", "trial"  # the buffers holding σ(−x) at uw and at a trial point
+    stalled = np.zeros(rows.size, dtype=bool)
+    steps = 0
+
+    def save() -> None:  # the rows' progress, back into the state
+        state.u[rows], state.fresh[rows] = uw, fresh
+        if residual is not None:
+            residual[rows] = res
+        if preconditioner.ndim == 3:
+            if state.preconditioner.ndim == 2:
+                state.preconditioner = np.repeat(
+                    state.preconditioner[None], state.u.shape[0], axis=0
+                )
+            state.preconditioner[rows] = preconditioner
+
+    for steps in range(max_iter + 1):
+        keep = (res > target) & ~stalled
+        if steps == max_iter or not keep.any():
             break
         if not keep.all():  # converged or stalled rows leave
-            u[rows], residual[rows] = uw, res
+            save()
             rows, uw, grad, res, fresh, stalled = (
                 rows[keep], uw[keep], grad[keep], res[keep], fresh[keep], stalled[keep]
             )
-            old, sig = sig, sub.workspace.get(spare, (rows.size, *sig.shape[1:]), sig.dtype)
+            old, sig = sig, sub.workspace.get(spare, (rows.size, *sig.shape[1:]), dtype)
             np.take(old, np.flatnonzero(keep), axis=0, out=sig)
             current, spare = spare, current
             sub = sub.take(keep)
@@ -394,14 +441,9 @@ def _newton(
         )
         merit = np.einsum("rf,rf->r", grad, grad)
         trial = uw + step
-        # float64 once every row is within _ROUGH: only a float64 gradient ends a solve
-        dtype = np.float32 if res.max() > _ROUGH else np.float64
         g, r, trial_sig = sub.gradient(trial, buffer=spare, dtype=dtype)
-        if dtype == np.float32:  # as close as float32 can tell: accepted, not converged
-            r = np.maximum(r, _ROUGH_FLOOR)
-        done = tol if dtype == np.float64 else _ROUGH_FLOOR
-        ok = (np.einsum("rf,rf->r", g, g) <= (1 - 2 * _ARMIJO) * merit) | (r <= done)
-        if ok.all():  # the usual case: the full step, and σ is already at the new u
+        ok = (np.einsum("rf,rf->r", g, g) <= (1 - 2 * _ARMIJO) * merit) | (r <= target)
+        if ok.all():  # the usual case: the full step, and σ(−x) is already at the new u
             uw, grad, res, sig = trial, g, r, trial_sig
             current, spare = spare, current
             moved = ok
@@ -409,8 +451,8 @@ def _newton(
             uw[ok], grad[ok], res[ok], sig[ok] = trial[ok], g[ok], r[ok], trial_sig[ok]
             moved = ok.copy()
             _backtrack(sub, uw, grad, res, sig, np.flatnonzero(~ok), step[~ok], merit[~ok],
-                       tol=tol, moved=moved, dtype=dtype)
-        # a failed step with a preconditioner at the current u: give up on the row
+                       target=target, moved=moved, dtype=dtype)
+        # a failed step with a preconditioner at the current u: the row leaves the phase
         stalled |= ~moved & fresh
         refresh = (~moved & ~fresh) | (moved & (iterations > _CG_REFRESH))
         fresh &= ~moved
@@ -420,8 +462,8 @@ def _newton(
             at = np.flatnonzero(refresh)
             preconditioner[at] = np.linalg.inv(sub.take(at).hessian(uw[at]))
             fresh[at] = True
-    u[rows], residual[rows] = uw, res
-    return u, residual
+    save()
+    return steps
 
 
 def _backtrack(
@@ -434,7 +476,7 @@ def _backtrack(
     step: np.ndarray,
     merit: np.ndarray,
     *,
-    tol: float,
+    target: float,
     moved: np.ndarray,
     dtype: type,
 ) -> None:
@@ -444,10 +486,7 @@ def _backtrack(
     for _ in range(_MAX_HALVINGS):
         trial = u[rows] + t[:, None] * step
         g, r, trial_sig = sub.gradient(trial, buffer="backtrack", dtype=dtype)
-        if dtype == np.float32:
-            r = np.maximum(r, _ROUGH_FLOOR)
-        done = tol if dtype == np.float64 else _ROUGH_FLOOR
-        ok = (np.einsum("rf,rf->r", g, g) <= (1 - 2 * _ARMIJO * t) * merit) | (r <= done)
+        ok = (np.einsum("rf,rf->r", g, g) <= (1 - 2 * _ARMIJO * t) * merit) | (r <= target)
         hit = rows[ok]
         u[hit], grad[hit], residual[hit], sig[hit] = trial[ok], g[ok], r[ok], trial_sig[ok]
         moved[hit] = True

@@ -441,6 +441,22 @@ def test_a_history_that_does_not_converge_is_reported(bpr):
         history_scorer(model).user_factors(X[:3])
 
 
+@pytest.mark.parametrize("max_iter", [1, 2, 3, 50])
+def test_the_reported_residual_is_float64s_at_the_returned_factor(bpr, max_iter):
+    """Whatever the step budget, the float32 phase never reports: the residual is recomputed."""
+    model, X = bpr
+    scorer = history_scorer(model)
+    problem = bpr_module._Objective(
+        scorer._batch(X[:8].astype(np.float64), np.arange(8)), scorer.negatives,
+        scorer.regularization,
+    )
+    u0 = np.zeros((8, scorer.factors.shape[1]))
+    u, residual = bpr_module._newton(problem, u0, tol=1e-6, max_iter=max_iter)
+    _, expected, _ = problem.gradient(u, dtype=np.float64)
+    np.testing.assert_allclose(residual, expected, rtol=1e-6)  # summation order only
+    assert (residual <= 1e-6).all() == (max_iter == 50)
+
+
 def test_docstring_examples():
     result = doctest.testmod(bpr_module)
     assert result.attempted > 0 and result.failed == 0
