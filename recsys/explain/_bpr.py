@@ -367,10 +367,10 @@ def _newton(
     state = _NewtonState(u, preconditioner, fresh)
     # the float64 phase always evaluates its gradient, even with no steps left
     used = _newton_phase(problem, state, dtype=np.float32, target=max(_ROUGH, tol),
-                         max_iter=max_iter - 1, final=False)
+                         max_iter=max_iter - 1)
     residual = np.zeros(u.shape[0])
     _newton_phase(problem, state, dtype=np.float64, target=tol, max_iter=max_iter - used,
-                  final=True, residual=residual)
+                  residual=residual)
     return u, residual
 
 
@@ -390,7 +390,6 @@ def _newton_phase(
     dtype: type,
     target: float,
     max_iter: int,
-    final: bool,
     residual: np.ndarray | None = None,
 ) -> int:
     """Newton steps with ``dtype`` gradients until each row's relative gradient is ``<= target``.
@@ -399,8 +398,9 @@ def _newton_phase(
     taken. The step length is found by backtracking on ``|∇f|²`` (Armijo),
     which needs gradients only. A row whose step fails even with a
     preconditioner taken at its current ``u`` (then the step is Newton's own:
-    rounding) leaves the phase: in the ``final`` one it is reported by its
-    residual. Rows that are done leave the batch, so later steps work on fewer.
+    rounding) leaves the phase with its residual (the reported one, in the
+    float64 phase). Rows that are done leave the batch, so later steps work
+    on fewer.
     """
     rows = np.arange(state.u.shape[0])  # rows still being solved
     sub, uw, fresh = problem, state.u.copy(), state.fresh.copy()

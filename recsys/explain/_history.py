@@ -442,6 +442,8 @@ class _HistoryExplainer:
         """
         check_fitted(self.model)
         items = _check_items(items, self.model.n_items_)
+        if items.size == 0:  # nothing to explain (e.g. a list cut to nothing)
+            return []
         if isinstance(self.model, Popularity):
             return _popularity_explanations(self.model, user, items, "popularity model")
         row = _user_history(self.model, user, history)

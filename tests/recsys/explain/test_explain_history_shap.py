@@ -10,6 +10,7 @@ import pytest
 import scipy.sparse as sp
 
 from recsys.explain import (
+    HistoryLimeExplainer,
     HistoryShapExplainer,
     ImplicitAlsExplainer,
     LinearInHistory,
@@ -188,6 +189,13 @@ def test_implicit_als_explain_weights_are_implicits_own_split(als):
             np.testing.assert_allclose([got[j] for j in expected], list(expected.values()),
                                        rtol=1e-4, atol=1e-6)
             assert e.score == pytest.approx(total, rel=1e-4, abs=1e-6)
+
+
+def test_no_items_give_no_explanations(als):
+    model, _ = als
+    for explainer in (ImplicitAlsExplainer(model), HistoryShapExplainer(model),
+                      HistoryLimeExplainer(model, n_samples=20)):
+        assert explainer.explain(4, []) == []
 
 
 # ------------------------------------------------- other models and fallbacks
