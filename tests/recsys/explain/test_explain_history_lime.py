@@ -67,3 +67,37 @@ def test_explanations_are_reproducible_for_a_seed_and_vary_across_seeds(planted)
 def test_n_samples_is_checked(planted):
     with pytest.raises(ValueError, match="n_samples: expected an integer >= 2, got 1"):
         HistoryLimeExplainer(planted, n_samples=1).explain(0, [7])
+
+
+def test_every_items_surrogate_is_the_one_limebase_fits():
+    """One multi-target ridge for all items equals lime's LimeBase, item by item."""
+    from lime.lime_base import LimeBase
+    from sklearn.metrics import pairwise_distances
+
+    from recsys.explain import history_scorer
+    from recsys.explain._history import _lime_kernel, _lime_masks, _masked_histories
+
+    rng = np.random.default_rng(2)
+    X = sp.csr_matrix((rng.random((40, 20)) < 0.35).astype(np.float32))
+    model = EASE(l2=3.0).fit(X)
+    user, items, n_samples, seed = 5, np.array([0, 4, 9, 13]), 120, 3
+    explanations = HistoryLimeExplainer(model, n_samples=n_samples, random_state=seed).explain(
+        user, items
+    )
+    # LimeBase on the same neighbourhood, one item at a time
+    row = X[user]
+    masks = _lime_masks(np.random.default_rng(seed), row.nnz, n_samples)
+    scores = history_scorer(model).score_history(_masked_histories(row, masks), items)
+    distances = pairwise_distances(masks, masks[:1], metric="cosine").ravel() * 100
+    base = LimeBase(_lime_kernel, random_state=seed)
+    for k, e in enumerate(explanations):
+        intercept, pairs, r2, local = base.explain_instance_with_data(
+            masks, scores, distances, k, row.nnz, feature_selection="none"
+        )
+        expected = np.zeros(row.nnz)
+        for j, w in pairs:
+            expected[j] = w
+        np.testing.assert_allclose(e.weights, expected, rtol=1e-9, atol=1e-12)
+        assert e.base_value == pytest.approx(float(intercept), rel=1e-9, abs=1e-12)
+        assert e.extra["r2"] == pytest.approx(float(r2), rel=1e-9, abs=1e-12)
+        assert e.extra["local_prediction"] == pytest.approx(float(np.ravel(local)[0]), rel=1e-9)
