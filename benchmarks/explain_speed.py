@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> None:
     }
     # as the service does once its model is loaded (recsys.serving.serve): the objects alive
     # now (libraries, data, models) leave the cyclic collector's reach, so a full collection
-    # triggered mid-loop does not add a walk over all of them (80-87 ms in earlier runs) to one
+    # triggered mid-loop does not add a walk over all of them (79-87 ms in earlier runs) to one
     # user's time
     gc.collect()
     gc.freeze()

@@ -83,6 +83,14 @@ def _objective_by_pairs(scorer: _BprScorer, history: np.ndarray):
     return f
 
 
+def _objective(scorer: _BprScorer, rows: sp.csr_matrix):
+    """The fold-in objective of every row of ``rows``, batched as the solver batches it."""
+    return bpr_module._Objective(
+        scorer._batch(rows.astype(np.float64), np.arange(rows.shape[0])), scorer.negatives,
+        scorer.regularization,
+    )
+
+
 # ------------------------------------------------------------------ optimum
 def test_the_solver_reaches_the_maximum_of_the_objective(bpr):
     model, X = bpr
@@ -105,10 +113,7 @@ def test_the_float32_hessian_matches_the_pairwise_sum_even_where_sigma_saturates
     model, X = bpr
     scorer = history_scorer(model)
     history = X[5].indices
-    problem = bpr_module._Objective(
-        scorer._batch(X[5:6].astype(np.float64), np.array([0])), scorer.negatives,
-        scorer.regularization,
-    )
+    problem = _objective(scorer, X[5:6])
     u = np.random.default_rng(2).normal(size=(1, scorer.factors.shape[1])) * scale
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no overflow warning where σ saturates
@@ -131,10 +136,7 @@ def test_the_hessian_product_and_the_newton_solve_match_the_formed_hessian(bpr):
     """−∇²f·v without forming −∇²f, and CG's Newton step, against the formed Hessian."""
     model, X = bpr
     scorer = history_scorer(model)
-    problem = bpr_module._Objective(
-        scorer._batch(X[3:9].astype(np.float64), np.arange(6)), scorer.negatives,
-        scorer.regularization,
-    )
+    problem = _objective(scorer, X[3:9])
     rng = np.random.default_rng(4)
     u = rng.normal(size=(6, scorer.factors.shape[1]))
     hess = problem.hessian(u).astype(np.float64)
@@ -158,10 +160,7 @@ def test_misranked_pairs_keep_their_relative_precision_when_well_ranked(bpr, dty
     """σ(−x) to relative precision even at x = 30 (where 1 − σ(x) would be 0 in float32)."""
     model, X = bpr
     scorer = history_scorer(model)
-    problem = bpr_module._Objective(
-        scorer._batch(X[5:6].astype(np.float64), np.array([0])), scorer.negatives,
-        scorer.regularization,
-    )
+    problem = _objective(scorer, X[5:6])
     b = problem.batch
     for scale in (1.0, 5.0):
         u = np.random.default_rng(3).normal(size=(1, scorer.factors.shape[1])) * scale
@@ -446,10 +445,7 @@ def test_the_reported_residual_is_float64s_at_the_returned_factor(bpr, max_iter)
     """Whatever the step budget, the float32 phase never reports: the residual is recomputed."""
     model, X = bpr
     scorer = history_scorer(model)
-    problem = bpr_module._Objective(
-        scorer._batch(X[:8].astype(np.float64), np.arange(8)), scorer.negatives,
-        scorer.regularization,
-    )
+    problem = _objective(scorer, X[:8])
     u0 = np.zeros((8, scorer.factors.shape[1]))
     u, residual = bpr_module._newton(problem, u0, tol=1e-6, max_iter=max_iter)
     _, expected, _ = problem.gradient(u, dtype=np.float64)
