@@ -11,17 +11,18 @@ per test user drawn by popularity (distinct items, as a recommender returns);
 a users table with ``gender``, ``age_group`` and ``activity_level`` and an
 items table with ``category``.
 
-Times, with the inputs ``training/_evaluate.py`` passes, alternating over
-``--repeats`` rounds (so none profits from a quiet moment): the relevance
-evaluation ``evaluate_rankings``; ``fairness_baseline`` (the list-independent
-half, which a run builds once); ``FairnessBaseline.score`` (what a run repeats
-per candidate and per sweep point); and ``fairness_metrics`` (both in one call,
-for a single set of lists). Prints the medians and the ratios to the relevance
-evaluation (the requirement: fairness adds at most 25%), per candidate, for
-one model alone and for a run of ``--candidates`` models. It also times the
-part of ``evaluate_rankings`` that does not depend on the lists either (the
-checks of the two matrices and the training popularity for novelty), so the
-reader can see what the ratio would be if relevance were split the same way.
+Times the calls ``training/_evaluate.py`` makes, with its inputs, alternating
+over ``--repeats`` rounds (so none profits from a quiet moment):
+``item_counts`` (the training entries per item, which a run counts once and
+passes to both sides); the relevance evaluation ``evaluate_rankings`` given
+those counts (per candidate); ``fairness_baseline`` (the list-independent half,
+once per run); ``FairnessBaseline.score`` (per candidate and per sweep point);
+and ``fairness_metrics`` (both halves in one call, for a single set of lists).
+Also ``evaluate_rankings`` counting by itself, as a caller without the shared
+counts runs it. Prints the medians and the ratios of the fairness time to the
+relevance time (the requirement: fairness adds at most 25%), per candidate,
+for one model alone (relevance = counting + ``evaluate_rankings``) and for a
+run of ``--candidates`` models (counting once, relevance per model).
 
 Then three breakdowns: where ``FairnessBaseline.score`` and
 ``fairness_baseline`` spend their time (cProfile, cumulative time of the
@@ -44,13 +45,15 @@ import pandas as pd
 import scipy.sparse as sp
 
 SENSITIVE = ["gender", "age_group", "activity_level"]
-# functions called by fairness_metrics (before and after its rewrite), grouped into parts
+# functions called by FairnessBaseline.score (and fairness_metrics), grouped into parts
 PARTS = {
     "input checks, table columns": (
-        "_as_binary_csr", "_check_ids", "_check_users", "_check_head_share", "_check_not_empty",
-        "_check_vectors", "_check_boot", "_column",
+        "_as_binary_csr", "_check_item_counts", "_check_ids", "_check_users", "_check_head_share",
+        "_check_not_empty", "_check_vectors", "_check_boot", "_column",
     ),
-    "train pass: item popularity (+ user x category)": ("_entry_counts", "popularity_groups"),
+    "train passes: item popularity, user x category": (  # the first only without counts
+        "_item_counts", "_category_counts", "popularity_groups",
+    ),
     "popularity head/tail": ("_is_head", "_head_tail"),
     "attribute / category label encoding": ("_encode_groups", "take"),
     "protected-item outcome (contains, share)": (
@@ -73,11 +76,11 @@ PARTS = {
 TRANSPARENT = ("score", "_by_attribute")  # their callees are the parts
 # the same for fairness_baseline, the list-independent half
 BASELINE_PARTS = {
-    "input checks (binary CSR, users, columns)": (
-        "_as_binary_csr", "_check_users", "_check_head_share", "_check_not_empty", "_column",
-        "_check_weighting",
+    "input checks (binary CSR, counts, users, columns)": (
+        "_as_binary_csr", "_check_item_counts", "_check_users", "_check_head_share",
+        "_check_not_empty", "_column", "_check_weighting",
     ),
-    "train pass: item popularity + user x category": ("_entry_counts",),
+    "train pass: user x category (item counts given)": ("_category_counts", "_item_counts"),
     "relevant entries per item": ("_relevant_items",),
     "attribute / category label encoding": ("_encode_groups", "take", "<dictcomp>"),
     "popularity head/tail": ("_is_head", "_head_tail"),
@@ -219,9 +222,9 @@ def main(argv: list[str] | None = None) -> None:
         evaluate_rankings,
         fairness_baseline,
         fairness_metrics,
-        popularity_share,
         group_exposure,
         group_quality,
+        item_counts,
         long_tail_share,
         outcome_parity,
         popularity_groups,
@@ -241,19 +244,28 @@ def main(argv: list[str] | None = None) -> None:
         f"(built in {time.perf_counter() - t0:.1f}s)"
     )
     codes = np.asarray(items_table["category"].astype("category").cat.codes)
+    counts = item_counts(train)
 
     def relevance() -> Any:
+        return evaluate_rankings(
+            ids, users=users, relevant=test, train=train, item_category=codes, k=args.k,
+            item_counts=counts,
+        )
+
+    def relevance_counting() -> Any:
         return evaluate_rankings(
             ids, users=users, relevant=test, train=train, item_category=codes, k=args.k
         )
 
     report = relevance()
+    if report.summary() != relevance_counting().summary():
+        raise AssertionError("evaluate_rankings differs with the shared item counts")
 
     settings = {
         "users": users, "users_table": users_table, "items_table": items_table, "train": train,
         "relevant": test, "sensitive": SENSITIVE, "item_group": "popularity",
         "protected_group": "tail", "item_category": "category", "head_share": 0.8,
-        "amplification_weighting": "user",
+        "amplification_weighting": "user", "item_counts": counts,
     }
 
     def baseline() -> Any:
@@ -269,27 +281,25 @@ def main(argv: list[str] | None = None) -> None:
             report=report, ids=ids[:, : args.k], n_boot=None, random_state=0, **settings
         )
 
-    def relevance_data_part() -> Any:  # what evaluate_rankings redoes per call without the lists
-        from evaluation._ranking import _as_binary_csr
-
-        _as_binary_csr(test, name="relevant")
-        return popularity_share(_as_binary_csr(train, name="train"))
-
     fair = fairness()
     if score().flat() != fair.flat():
         raise AssertionError("FairnessBaseline.score differs from fairness_metrics")
-    timed = {"relevance": relevance, "baseline": baseline, "score": score, "fairness": fairness,
-             "relevance_data": relevance_data_part}
+    unshared = {**settings, "item_counts": None}
+    if fairness_metrics(report=report, ids=ids[:, : args.k], **unshared).flat() != fair.flat():
+        raise AssertionError("fairness_metrics differs with the shared item counts")
+    timed = {"counts": lambda: item_counts(train), "relevance": relevance, "baseline": baseline,
+             "score": score, "fairness": fairness, "relevance_counting": relevance_counting}
     runs: dict[str, list[float]] = {name: [] for name in timed}
     for _ in range(args.repeats):
         for name, fn in timed.items():  # one run each, alternating
             runs[name].append(_median_time(fn, 1)[1])
     t = {name: float(np.median(v)) for name, v in runs.items()}
-    t_rel, n = t["relevance"], args.candidates
+    t_rel, t_count, n = t["relevance"], t["counts"], args.candidates
     print(f"median of {args.repeats} alternating runs (min in brackets)")
     labels = {
-        "relevance": "evaluate_rankings (relevance)",
-        "relevance_data": "  of which list-independent",
+        "counts": "item_counts (once per run)",
+        "relevance": "evaluate_rankings, counts given",
+        "relevance_counting": "  (counting by itself)",
         "baseline": "fairness_baseline (once per run)",
         "score": "FairnessBaseline.score (per model)",
         "fairness": "fairness_metrics (both at once)",
@@ -299,12 +309,9 @@ def main(argv: list[str] | None = None) -> None:
     print(f"  {len(fair.flat())} flat fairness metrics")
     print("fairness / relevance, target <= 25%:")
     print(f"  per model, baseline shared         {t['score'] / t_rel:7.1%}")
-    print(f"  one model alone (fairness_metrics) {t['fairness'] / t_rel:7.1%}")
-    print(f"  a run of {n} models                  {(t['baseline'] + n * t['score']) / (n * t_rel):7.1%}")
-    print(f"  per model, if relevance were split too "
-          f"{t['score'] / (t_rel - t['relevance_data']):7.1%}")
-    if args.no_breakdown:
-        return
+    print(f"  one model alone (fairness_metrics) {t['fairness'] / (t_count + t_rel):7.1%}")
+    run_fair, run_rel = t["baseline"] + n * t["score"], t_count + n * t_rel
+    print(f"  a run of {n} models                  {run_fair / run_rel:7.1%}")
     if args.no_breakdown:
         return
 

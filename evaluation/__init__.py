@@ -10,7 +10,8 @@ Fairness: :func:`group_quality` and :func:`outcome_parity` (fairlearn's
 and :func:`bias_amplification` (item side), bundled by
 :func:`fairness_metrics` into a :class:`FairnessReport` with flat MLflow-safe
 names. :func:`fairness_baseline` computes the list-independent half once, so a
-run scores each candidate's lists with :meth:`FairnessBaseline.score`.
+run scores each candidate's lists with :meth:`FairnessBaseline.score`; a run
+counts its training matrix once (:func:`item_counts`) for both sides.
 """
 
 from evaluation._beyond import (
@@ -21,6 +22,7 @@ from evaluation._beyond import (
     novelty,
     popularity_share,
 )
+from evaluation._counts import item_counts
 from evaluation._ranking import (
     average_precision_at_k,
     hit_matrix,
@@ -86,6 +88,7 @@ __all__ = [
     "hit_matrix",
     "hit_rate_at_k",
     "intra_list_diversity",
+    "item_counts",
     "log_rank_weight",
     "ndcg_at_k",
     "novelty",

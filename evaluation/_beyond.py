@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from evaluation._counts import _item_counts
 from evaluation._ranking import _CHUNK, _as_binary_csr, _check_ids
 
 __all__ = [
@@ -68,9 +69,14 @@ def popularity_share(train: sp.spmatrix | sp.sparray) -> np.ndarray:
     [1.0, 0.0, 0.5]
     """
     csr = _as_binary_csr(train, name="train")
-    if csr.shape[0] == 0 or csr.shape[1] == 0:
-        raise ValueError(f"train: expected a non-empty matrix, got shape {csr.shape}")
-    return np.bincount(csr.indices, minlength=csr.shape[1]) / np.float64(csr.shape[0])
+    return _popularity(csr, _item_counts(csr))
+
+
+def _popularity(train: sp.csr_matrix | sp.csr_array, counts: np.ndarray) -> np.ndarray:
+    """:func:`popularity_share` of a checked ``train`` from its entries per item."""
+    if train.shape[0] == 0 or train.shape[1] == 0:
+        raise ValueError(f"train: expected a non-empty matrix, got shape {train.shape}")
+    return counts / np.float64(train.shape[0])
 
 
 def catalog_coverage(ids: np.ndarray, n_items: int) -> float:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from evaluation._counts import _category_counts, _item_counts, _scatter_add
 from evaluation._fairness import (
     _encode_groups,
     _Groups,
@@ -58,10 +59,6 @@ def _shares(totals: np.ndarray) -> np.ndarray:
     sums = totals.sum(axis=-1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(sums > 0, totals / np.where(sums > 0, sums, 1.0), np.nan)
-
-
-#: Matrix entries handled at once by :func:`_entry_counts`: its temporaries stay in cache.
-_PASS_ENTRIES = 1 << 18
 
 
 # ------------------------------------------------------------------ exposure
@@ -197,7 +194,7 @@ def group_exposure(
                 f"relevant: expected {n_items} columns (one per item of item_group), "
                 f"got {rel.shape[1]}"
             )
-        relevant_items, _ = _entry_counts(rel)
+        relevant_items = _item_counts(rel)
     return _exposure_report(per_item, groups, relevant_items)
 
 
@@ -257,7 +254,7 @@ def popularity_groups(train: sp.spmatrix | sp.sparray, *, head_share: float = 0.
     _check_head_share(head_share)
     csr = _as_binary_csr(train, name="train")
     _check_not_empty(csr)
-    counts, _ = _entry_counts(csr)
+    counts = _item_counts(csr)
     return np.where(_is_head(counts, csr.nnz, head_share), "head", "tail")
 
 
@@ -293,60 +290,6 @@ def _head_tail(is_tail: np.ndarray) -> _Groups:
     names = [g for g, p in zip(("head", "tail"), present, strict=True) if p]
     codes = is_tail.astype(np.int64) if len(names) == 2 else np.zeros(is_tail.size, np.int64)
     return _Groups(names, codes)
-
-
-def _entry_counts(
-    matrix: sp.csr_matrix | sp.csr_array, item_codes: np.ndarray | None = None, n_codes: int = 0
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """Stored entries per column and, given column codes, per (row, code): one pass.
-
-    Returns ``per_item`` of shape ``(n_items,)`` and ``per_user`` of shape
-    ``(n_users, n_codes)`` (None without ``item_codes``), both int64, for a
-    canonical CSR user x item ``matrix``.
-
-    Both are counted as scipy's ``csr_array`` docstring builds a
-    term-document array (:func:`_scatter_add` with ones): for ``per_item``
-    a slice's entries form one row with their item as column; for
-    ``per_user`` each row keeps its entries, with their item's code as
-    column. That C loop reads the int32 indices as they are, where
-    ``np.bincount`` casts them to intp and scans them for their range first:
-    the pass takes about 0.7x the time of the bincount version on 15M
-    entries. Works through the matrix in slices of whole rows holding about
-    ``_PASS_ENTRIES`` entries, so a slice's indices and codes stay in cache.
-    """
-    n_users, n_items = matrix.shape
-    indptr, indices = matrix.indptr, matrix.indices
-    index = indices.dtype  # every index array in one dtype: scipy then casts none of them
-    per_item = np.zeros(n_items, dtype=np.int64)
-    per_user = None if item_codes is None else np.empty((n_users, n_codes), dtype=np.int64)
-    code_of = None if item_codes is None else item_codes.astype(index)
-    cuts = np.searchsorted(indptr, np.arange(_PASS_ENTRIES, matrix.nnz, _PASS_ENTRIES))
-    bounds = np.unique(np.concatenate([[0], cuts, [n_users]]))
-    ones = np.ones(int(np.diff(indptr[bounds]).max(initial=0)), dtype=np.int64)
-    slice_items = np.empty((1, n_items), dtype=np.int64)
-    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
-        start, stop = int(indptr[lo]), int(indptr[hi])
-        items, n = indices[start:stop], stop - start
-        _scatter_add(ones[:n], items, np.array([0, n], dtype=index), out=slice_items)
-        per_item += slice_items[0]
-        if per_user is not None:
-            codes = np.take(code_of, items)  # np.take: ~10% off the pass vs code_of[items]
-            row_ptr = (indptr[lo : hi + 1] - start).astype(index, copy=False)
-            _scatter_add(ones[:n], codes, row_ptr, out=per_user[lo:hi])
-    return per_item, per_user
-
-
-def _scatter_add(
-    values: np.ndarray, columns: np.ndarray, indptr: np.ndarray, *, out: np.ndarray
-) -> None:
-    """``out[r, columns[j]] += values[j]`` for the entries ``j`` of row ``r``, in entry order.
-
-    Row ``r`` holds entries ``indptr[r]`` to ``indptr[r + 1]``; ``out``, a
-    C-contiguous array of the values' dtype, is zeroed first. A CSR array
-    with repeated column indices, whose ``toarray`` adds the duplicates up
-    in one C loop (with ones as values: scipy's term-document example).
-    """
-    sp.csr_array((values, columns, indptr), shape=out.shape).toarray(out=out)
 
 
 def long_tail_share(
@@ -435,7 +378,7 @@ def _train_mix(
     """Weighted category counts per training user: the training side of amplification.
 
     ``per_user`` holds every training user's entries per category and
-    ``row_len`` their sum (:func:`_entry_counts`). Under ``"user"`` user
+    ``row_len`` their sum (:func:`_category_counts`). Under ``"user"`` user
     ``u`` weighs ``1 / n_u`` if it is one of ``users`` (the users with a
     list) and 0 otherwise; under ``"interaction"`` every entry weighs 1.
     Does not depend on the lists, so a run computes it once for all models.
@@ -546,7 +489,7 @@ def bias_amplification(
     ids = _check_ids(ids, n_items=n_items)
     users = _check_users(users, n_rows=ids.shape[0], n_users=n_users)
     _check_weighting(weighting)
-    _, per_user = _entry_counts(tr, categories.codes, len(categories.names))
+    per_user = _category_counts(tr, categories.codes, len(categories.names))
     train_mix = _train_mix(per_user, np.diff(tr.indptr), users, weighting)
     train_share = _group_shares(groups, train_mix)
     rec_share = _group_shares(groups, _list_mix(ids, categories, weighting), rows=users)

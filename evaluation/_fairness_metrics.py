@@ -2,12 +2,13 @@
 
 :func:`fairness_baseline` does every step that does not depend on the lists,
 once per dataset: the checks of the interaction matrices and attribute tables,
-one pass over the training matrix (item popularity for the head/tail groups
-and every user's category counts), the encoding of each sensitive attribute
-and item grouping, the relevant entries per item group and each user group's
-training category mix. :meth:`FairnessBaseline.score` then scores one set of
-lists against it, which is all a run repeats per candidate (and per point of a
-strength sweep). :func:`fairness_metrics` is both in one call.
+the passes over the training matrix (item popularity for the head/tail groups,
+unless the run's counts are given, and every user's category counts), the
+encoding of each sensitive attribute and item grouping, the relevant entries
+per item group and each user group's training category mix.
+:meth:`FairnessBaseline.score` then scores one set of lists against it, which
+is all a run repeats per candidate (and per point of a strength sweep).
+:func:`fairness_metrics` is both in one call.
 
 Written by hand: fairlearn's ``MetricFrame`` computes one metric per call from
 per-row vectors and has no notion of ranked lists, item groups or training
@@ -23,13 +24,13 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from evaluation._counts import _category_counts, _check_item_counts, _item_counts
 from evaluation._exposure import (
     BiasAmplification,
     _amplification,
     _check_head_share,
     _check_not_empty,
     _check_weighting,
-    _entry_counts,
     _exposure_per_item,
     _exposure_report,
     _head_tail,
@@ -248,7 +249,7 @@ def _relevant_items(relevant: sp.csr_matrix | sp.csr_array, users: np.ndarray) -
     chosen = np.zeros(n_users, dtype=bool)
     chosen[users] = True
     if chosen[row_len > 0].all():  # every row with an entry: count them all
-        return _entry_counts(relevant)[0]
+        return _item_counts(relevant)
     return np.bincount(relevant.indices[np.repeat(chosen, row_len)], minlength=n_items)
 
 
@@ -265,11 +266,13 @@ def fairness_baseline(
     item_category: str | None = "category",
     head_share: float = 0.8,
     amplification_weighting: str = "user",
+    item_counts: np.ndarray | None = None,
 ) -> FairnessBaseline:
     """Everything :func:`fairness_metrics` computes that does not depend on the lists.
 
     Takes the arguments of :func:`fairness_metrics` other than the lists, the
-    relevance report and the bootstrap settings; see there for their meaning.
+    relevance report and the bootstrap settings; see there for their meaning
+    (and for ``item_counts``, which a run shares with ``evaluate_rankings``).
     ``users`` are the users the lists will be given for (one list per entry).
 
     Examples
@@ -314,11 +317,12 @@ def fairness_baseline(
     if categories is not None and sensitive:
         _check_weighting(amplification_weighting)
 
-    # one pass over the training matrix: item popularity and each user's category counts
-    per_item, per_user = (
-        _entry_counts(tr) if categories is None
-        else _entry_counts(tr, categories.codes, len(categories.names))
-    )
+    # the passes over the training matrix: item popularity (unless given), each user's
+    # category counts (only amplification needs them)
+    per_item = _item_counts(tr) if item_counts is None else _check_item_counts(item_counts, tr)
+    per_user = None
+    if categories is not None and sensitive:
+        per_user = _category_counts(tr, categories.codes, len(categories.names))
     is_tail = ~_is_head(per_item, tr.nnz, head_share)
     item_groups = (
         _head_tail(is_tail) if item_labels is None
@@ -383,6 +387,7 @@ def fairness_metrics(
     item_category: str | None = "category",
     head_share: float = 0.8,
     amplification_weighting: str = "user",
+    item_counts: np.ndarray | None = None,
     n_boot: int | None = None,
     ci: float = 0.95,
     random_state: int | None = 0,
@@ -416,6 +421,10 @@ def fairness_metrics(
         How bias amplification weighs users (see ``bias_amplification``).
     head_share : float, default 0.8
         Head share for the popularity groups (and ``long_tail_share``).
+    item_counts : ndarray of int, shape (n_items,), optional
+        ``item_counts(train)``, when the caller has it: a run counts its
+        training matrix once and passes the counts here and to
+        ``evaluate_rankings``. Counted from ``train`` when omitted.
     n_boot, ci, random_state
         Bootstrap of the group-quality means (see :func:`group_quality`).
 
@@ -433,7 +442,8 @@ def fairness_metrics(
     :func:`equal_opportunity`, :func:`bias_amplification`,
     :func:`group_exposure` and :func:`long_tail_share` called one by one
     (tests compare them), with the shared work done once: one pass over
-    ``train`` for item popularity and every user's category counts, each
+    ``train`` for item popularity (none when ``item_counts`` is given) and
+    one for every user's category counts, each
     attribute encoded once, and all per-user metrics and the outcome grouped
     by every attribute in one sparse product.
 
@@ -460,6 +470,6 @@ def fairness_metrics(
         users=users, users_table=users_table, items_table=items_table, train=train,
         relevant=relevant, sensitive=sensitive, item_group=item_group,
         protected_group=protected_group, item_category=item_category, head_share=head_share,
-        amplification_weighting=amplification_weighting,
+        amplification_weighting=amplification_weighting, item_counts=item_counts,
     )
     return baseline.score(report, ids, n_boot=n_boot, ci=ci, random_state=random_state)

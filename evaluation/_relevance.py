@@ -15,13 +15,14 @@ import pandas as pd
 import scipy.sparse as sp
 
 from evaluation._beyond import (
+    _popularity,
     average_popularity,
     catalog_coverage,
     exposure_gini,
     intra_list_diversity,
     novelty,
-    popularity_share,
 )
+from evaluation._counts import _check_item_counts, _item_counts
 from evaluation._ranking import (
     _as_binary_csr,
     _check_ids,
@@ -146,6 +147,7 @@ def evaluate_rankings(
     train: sp.spmatrix | sp.sparray,
     item_category: np.ndarray | None = None,
     k: int | None = None,
+    item_counts: np.ndarray | None = None,
 ) -> RelevanceReport:
     """Score ranked lists against held-out relevance.
 
@@ -164,6 +166,10 @@ def evaluate_rankings(
         Category code per item; adds the ``diversity`` metric.
     k : int, optional
         Cut-off; defaults to ``width``; smaller values truncate the lists.
+    item_counts : ndarray of int, shape (n_items,), optional
+        ``item_counts(train)``, when the caller has it: a run counts its
+        training matrix once and passes the counts here (for every model)
+        and to ``fairness_baseline``. Counted from ``train`` when omitted.
 
     Returns
     -------
@@ -218,7 +224,8 @@ def evaluate_rankings(
         )
     scored_ids, scored_users, n_rel = ids[keep], users[keep], n_relevant[keep]
     hits = hit_matrix(scored_ids, rel, scored_users)
-    popularity = popularity_share(tr)
+    counts = _item_counts(tr) if item_counts is None else _check_item_counts(item_counts, tr)
+    popularity = _popularity(tr, counts)
 
     per_user = {
         "precision": precision_at_k(hits),

@@ -15,6 +15,7 @@ from evaluation import (
     RelevanceReport,
     evaluate_rankings,
     fairness_baseline,
+    item_counts,
 )
 from training._schema import FairnessConfig
 
@@ -36,6 +37,11 @@ class EvaluationInputs:
     seed: int
 
     @cached_property
+    def item_counts(self) -> np.ndarray:
+        """Training entries per item, counted once for relevance (novelty) and fairness."""
+        return item_counts(self.train)
+
+    @cached_property
     def fairness_baseline(self) -> FairnessBaseline:
         """The list-independent half of the fairness metrics, built once for all candidates."""
         cfg = self.fairness
@@ -51,6 +57,7 @@ class EvaluationInputs:
             item_category=cfg.amplification_attribute,
             head_share=cfg.head_share,
             amplification_weighting=cfg.amplification_weighting,
+            item_counts=self.item_counts,
         )
 
 
@@ -69,6 +76,7 @@ def evaluate_lists(ids: np.ndarray, inputs: EvaluationInputs) -> Evaluated:
         train=inputs.train,
         item_category=inputs.item_category,
         k=inputs.k,
+        item_counts=inputs.item_counts,
     )
     fairness = inputs.fairness_baseline.score(
         relevance, ids[:, : inputs.k], n_boot=inputs.fairness.n_boot, random_state=inputs.seed

@@ -1,8 +1,8 @@
 """The shared fast paths of the fairness metrics equal slow, straightforward computations.
 
-``fairness_metrics`` encodes each attribute once, counts the training matrix in one
-sliced pass and groups every per-user vector in one product. Here each helper is
-compared with a loop-by-loop computation on random data, and ``fairness_metrics``
+``fairness_metrics`` encodes each attribute once, counts the training matrix in
+sliced passes (tested in ``test_counts.py``) and groups every per-user vector in
+one product. Here each helper is compared with a loop-by-loop computation on random data, and ``fairness_metrics``
 with the plain composition of the public metric functions.
 """
 
@@ -15,7 +15,6 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-import evaluation._exposure as exposure_module
 from evaluation import (
     bias_amplification,
     contains_group,
@@ -31,7 +30,8 @@ from evaluation import (
     rank_exposure,
     share_of_group,
 )
-from evaluation._exposure import _entry_counts, _list_mix, _scatter_add
+from evaluation._counts import _scatter_add
+from evaluation._exposure import _list_mix
 from evaluation._fairness import (
     _encode_groups,
     _group_means,
@@ -133,21 +133,6 @@ def test_overall_is_exactly_nanmean():
     assert overall["full"] == np.nanmean(vectors["full"])  # bit for bit
     assert overall["some_nan"] == np.nanmean(vectors["some_nan"])
     assert math.isnan(overall["all_nan"])
-
-
-@pytest.mark.parametrize("seed", SEEDS)
-def test_entry_counts_in_small_slices_equal_dense_counts(seed, monkeypatch):
-    rng = np.random.default_rng(seed)
-    dense = rng.random((30, 12)) < 0.3
-    dense[[0, 7, 29]] = False  # empty rows at the start, inside and at the end
-    codes = rng.integers(0, 5, 12)
-    matrix = sp.csr_matrix(dense.astype(float) * rng.integers(1, 6, dense.shape))
-    monkeypatch.setattr(exposure_module, "_PASS_ENTRIES", int(rng.integers(1, 8)))
-    per_item, per_user = _entry_counts(matrix, codes, 5)
-    np.testing.assert_array_equal(per_item, dense.sum(axis=0))
-    expected = np.stack([dense[:, codes == c].sum(axis=1) for c in range(5)], axis=1)
-    np.testing.assert_array_equal(per_user, expected)
-    np.testing.assert_array_equal(_entry_counts(matrix)[0], dense.sum(axis=0))
 
 
 @pytest.mark.parametrize("seed", SEEDS)

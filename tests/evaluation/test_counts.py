@@ -1,0 +1,143 @@
+"""Entry counts of the training matrix: per item, and per (user, item category).
+
+``_category_counts`` packs eight category counts into the bytes of one uint64 per
+row piece; these tests hold it to plain dense counts where the packing could go
+wrong: pieces of a long row, counts past a byte, several words of codes, the
+16-bit limit of the row sums, and the fallback beyond it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+import evaluation._counts as counts_module
+from evaluation import evaluate_rankings, fairness_baseline, fairness_metrics, item_counts
+from evaluation._counts import _category_counts, _item_counts, _scattered_category_counts
+
+SEEDS = range(10)
+
+
+def _dense_category_counts(dense: np.ndarray, codes: np.ndarray, n_codes: int) -> np.ndarray:
+    return np.stack([dense[:, codes == c].sum(axis=1) for c in range(n_codes)], axis=1)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_counts_in_small_slices_equal_dense_counts(seed, monkeypatch):
+    rng = np.random.default_rng(seed)
+    n_items, n_codes = 40, int(rng.integers(1, 20))  # up to three words of codes
+    dense = rng.random((30, n_items)) < rng.uniform(0.05, 0.6)
+    dense[[0, 7, 29]] = False  # empty rows at the start, inside and at the end
+    codes = rng.integers(0, n_codes, n_items)
+    matrix = sp.csr_matrix(dense * rng.integers(1, 6, dense.shape).astype(float))
+    monkeypatch.setattr(counts_module, "_PASS_ENTRIES", int(rng.integers(1, 8)))
+    expected = _dense_category_counts(dense, codes, n_codes)
+    np.testing.assert_array_equal(_item_counts(matrix), dense.sum(axis=0))
+    np.testing.assert_array_equal(_category_counts(matrix, codes, n_codes), expected)
+    np.testing.assert_array_equal(_scattered_category_counts(matrix, codes, n_codes), expected)
+
+
+def test_long_rows_are_counted_past_a_byte_in_every_lane():
+    """Rows of many pieces, and single codes holding more than 255 of a row's entries."""
+    n_items, n_codes = 3000, 11  # two words
+    codes = np.arange(n_items) % n_codes
+    rows = [
+        np.flatnonzero(codes == 3)[:260],  # 260 entries of one code: one byte would overflow
+        np.flatnonzero(codes == 10),  # all 272 of code 10: the second word's last used lane
+        np.arange(n_items),  # 3000 entries: 12 pieces, every code 272 or 273 times
+        np.array([], dtype=np.int64),
+        np.arange(0, n_items, 7),
+    ]
+    dense = np.zeros((len(rows), n_items), dtype=bool)
+    for r, items in enumerate(rows):
+        dense[r, items] = True
+    counts = _category_counts(sp.csr_matrix(dense.astype(np.float32)), codes, n_codes)
+    np.testing.assert_array_equal(counts, _dense_category_counts(dense, codes, n_codes))
+    assert counts[0, 3] == 260 and counts[1, 10] == 272
+
+
+@pytest.mark.parametrize("row_length, packed", [(65_535, True), (65_536, False)])
+def test_the_longest_row_decides_between_packed_lanes_and_the_scatter(
+    row_length, packed, monkeypatch
+):
+    """16-bit row sums hold 65,535 entries of one code; one more takes the scatter."""
+    codes = np.zeros(row_length + 3, dtype=np.int64)
+    codes[-3:] = [1, 2, 1]
+    indices = np.concatenate([np.arange(row_length), [row_length + 1, row_length + 2]])
+    matrix = sp.csr_matrix(
+        (np.ones(indices.size), indices, [0, row_length, row_length, indices.size]),
+        shape=(3, codes.size),
+    )
+    calls = []
+
+    def scattered(*args):
+        calls.append(True)
+        return _scattered_category_counts(*args)
+
+    monkeypatch.setattr(counts_module, "_scattered_category_counts", scattered)
+    counts = _category_counts(matrix, codes, 3)
+    np.testing.assert_array_equal(counts, [[row_length, 0, 0], [0, 0, 0], [0, 1, 1]])
+    assert bool(calls) is not packed
+
+
+def test_item_counts_count_stored_nonzero_entries_once():
+    matrix = sp.coo_matrix(  # a duplicate (0, 1) and an explicit zero at (1, 2)
+        ([4.0, 1.0, 2.0, 0.0, 5.0], ([0, 0, 0, 1, 1], [1, 1, 2, 2, 0])), shape=(2, 4)
+    )
+    assert item_counts(matrix).tolist() == [1, 1, 1, 0]
+    assert item_counts(matrix).dtype == np.int64
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (np.array([1, 1, 1]), r"shape \(4,\).*got dtype int64 and shape \(3,\)"),
+        (np.array([1.0, 1.0, 1.0, 0.0]), r"integer count per item.*got dtype float64"),
+        (np.array([1, 1, 0, 0]), r"summing to train's 3 stored entries.*summing to 2"),
+        (np.array([2, 2, 0, -1]), r"non-negative.*got counts in \[-1, 2\]"),
+    ],
+)
+def test_counts_that_do_not_belong_to_train_are_refused(bad, message):
+    train = sp.csr_matrix([[1, 1, 0, 0], [0, 0, 1, 0]])
+    relevant = sp.csr_matrix([[0, 0, 1, 0], [0, 1, 0, 0]])
+    ids, users = np.array([[2, 3], [0, 1]]), np.array([0, 1])
+    with pytest.raises(ValueError, match="item_counts: .*" + message):
+        evaluate_rankings(ids, users=users, relevant=relevant, train=train, item_counts=bad)
+    with pytest.raises(ValueError, match="item_counts: .*" + message):
+        fairness_baseline(
+            users=users, users_table=pd.DataFrame({"g": ["a", "b"]}),
+            items_table=pd.DataFrame({"category": list("xxyy")}), train=train,
+            relevant=relevant, sensitive=["g"], item_counts=bad,
+        )
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_shared_counts_give_the_numbers_of_counting_inside(seed):
+    rng = np.random.default_rng(seed)
+    n_users, n_items = 50, 30
+    train = sp.random(n_users, n_items, density=0.3, random_state=seed, format="csr")
+    relevant = sp.random(n_users, n_items, density=0.2, random_state=seed + 9, format="csr")
+    relevant[0, 0] = 1.0
+    users = np.arange(n_users)
+    ids = np.argsort(rng.random((n_users, n_items)), axis=1)[:, :5]
+    tables = {
+        "users_table": pd.DataFrame({"g": rng.choice(["a", "b", "c"], n_users)}),
+        "items_table": pd.DataFrame({"category": rng.choice(list("xyz"), n_items)}),
+    }
+    counts = item_counts(train)
+    inside = evaluate_rankings(ids, users=users, relevant=relevant, train=train)
+    shared = evaluate_rankings(
+        ids, users=users, relevant=relevant, train=train, item_counts=counts
+    )
+    assert shared.summary() == inside.summary()
+    fair = [
+        fairness_metrics(
+            report=inside, ids=ids, users=users, train=train, relevant=relevant,
+            sensitive=["g"], item_counts=given, **tables,
+        ).flat()
+        for given in (None, counts)
+    ]
+    assert fair[1] == fair[0]
+    assert "bias_amplification.g.category.mean_abs" in fair[0]  # the category pass ran
