@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from evaluation._counts import _category_counts, _item_counts, _scatter_add
+from evaluation._counts import _category_counts, _item_counts, _row_code_counts, _scatter_add
 from evaluation._fairness import (
     _encode_groups,
     _Groups,
@@ -372,23 +372,21 @@ def _check_weighting(weighting: object) -> None:
         raise ValueError(f"weighting: expected 'user' or 'interaction', got {weighting!r}")
 
 
-def _train_mix(
-    per_user: np.ndarray, row_len: np.ndarray, users: np.ndarray, weighting: str
-) -> np.ndarray:
-    """Weighted category counts per training user: the training side of amplification.
+def _train_weights(row_len: np.ndarray, users: np.ndarray, weighting: str) -> np.ndarray | None:
+    """Weight of each training user's category counts: the training side of amplification.
 
-    ``per_user`` holds every training user's entries per category and
-    ``row_len`` their sum (:func:`_category_counts`). Under ``"user"`` user
+    ``row_len`` holds every training user's entries. Under ``"user"`` user
     ``u`` weighs ``1 / n_u`` if it is one of ``users`` (the users with a
-    list) and 0 otherwise; under ``"interaction"`` every entry weighs 1.
-    Does not depend on the lists, so a run computes it once for all models.
+    list) and 0 otherwise; under ``"interaction"`` every entry weighs 1
+    (None). The group sums apply the weights (``_GroupSums.of``), so the
+    weighted counts are never formed. Does not depend on the lists, so a run
+    computes them once for all models.
     """
     if weighting == "interaction":
-        return per_user.astype(np.float64)
-    member = np.zeros(per_user.shape[0], dtype=bool)
+        return None
+    member = np.zeros(row_len.size, dtype=bool)
     member[users] = True
-    user_weight = np.where(member & (row_len > 0), 1.0 / np.maximum(row_len, 1), 0.0)
-    return per_user * user_weight[:, None]
+    return np.where(member & (row_len > 0), 1.0 / np.maximum(row_len, 1), 0.0)
 
 
 def _list_mix(ids: np.ndarray, categories: _Groups, weighting: str) -> np.ndarray:
@@ -404,11 +402,12 @@ def _list_mix(ids: np.ndarray, categories: _Groups, weighting: str) -> np.ndarra
     valid = ids >= 0 if padded else None
     items = ids[valid] if padded else ids.ravel()
     n_valid = _row_counts(valid) if padded else np.full(n_rows, k)
-    # the entries of row r with category c counted in cell (r, c): a term-document count,
-    # made in float64 (exact integers) so the weighting below can scale it in place
-    indptr = np.concatenate([[0], np.cumsum(n_valid)])
-    rec = np.empty((n_rows, n_categories))
-    _scatter_add(np.ones(items.size), np.take(categories.codes, items), indptr, out=rec)
+    indptr = np.zeros(n_rows + 1, dtype=items.dtype)
+    np.cumsum(n_valid, out=indptr[1:])
+    # the entries of row r with category c counted in cell (r, c), as exact float64 integers
+    rec = _row_code_counts(
+        indptr, items, categories.codes.size, categories.codes, n_categories, dtype=np.float64
+    )
     if weighting == "user":  # without padding one weight for all: a scalar multiply is faster
         rec *= (1.0 / np.maximum(n_valid, 1))[:, None] if padded else 1.0 / max(k, 1)
     return rec
@@ -490,17 +489,21 @@ def bias_amplification(
     users = _check_users(users, n_rows=ids.shape[0], n_users=n_users)
     _check_weighting(weighting)
     per_user = _category_counts(tr, categories.codes, len(categories.names))
-    train_mix = _train_mix(per_user, np.diff(tr.indptr), users, weighting)
-    train_share = _group_shares(groups, train_mix)
+    weights = _train_weights(np.diff(tr.indptr), users, weighting)
+    train_share = _group_shares(groups, per_user, weights=weights)
     rec_share = _group_shares(groups, _list_mix(ids, categories, weighting), rows=users)
     return _amplification(train_share, rec_share, groups.names, categories.names)
 
 
 def _group_shares(
-    groups: _Groups, mix: np.ndarray, *, rows: np.ndarray | None = None
+    groups: _Groups,
+    mix: np.ndarray,
+    *,
+    rows: np.ndarray | None = None,
+    weights: np.ndarray | None = None,
 ) -> np.ndarray:
     """Category shares per user group of a mix (rows: users, or the user of each list)."""
-    return _shares(_sum_by_group(groups, mix, rows=rows))
+    return _shares(_sum_by_group(groups, mix, rows=rows, weights=weights))
 
 
 def _amplification(

@@ -107,14 +107,19 @@ def _encode_groups(values: object, *, name: str, n: int | None = None) -> _Group
 
 
 def _sum_by_group(
-    groups: _Groups, columns: np.ndarray, *, rows: np.ndarray | None = None
+    groups: _Groups,
+    columns: np.ndarray,
+    *,
+    rows: np.ndarray | None = None,
+    weights: np.ndarray | None = None,
 ) -> np.ndarray:
     """Column sums per group, shape ``(n_groups, m)``, for ``columns`` of shape ``(n, m)``.
 
     Row ``i`` of ``columns`` belongs to entry ``i`` of ``groups``, or to
-    entry ``rows[i]`` when ``rows`` is given.
+    entry ``rows[i]`` when ``rows`` is given; with ``weights`` it adds
+    ``weights[i]`` times its values.
     """
-    return _GroupSums.of([groups], rows=rows).sums(columns)[0]
+    return _GroupSums.of([groups], rows=rows, weights=weights).sums(columns)[0]
 
 
 @dataclass(frozen=True, eq=False)
@@ -134,8 +139,19 @@ class _GroupSums:
     n_groups: list[int]
 
     @classmethod
-    def of(cls, groupings: Sequence[_Groups], *, rows: np.ndarray | None = None) -> _GroupSums:
-        """Row ``i`` in the group of entry ``i`` (or ``rows[i]``) of every grouping."""
+    def of(
+        cls,
+        groupings: Sequence[_Groups],
+        *,
+        rows: np.ndarray | None = None,
+        weights: np.ndarray | None = None,
+    ) -> _GroupSums:
+        """Row ``i`` in the group of entry ``i`` (or ``rows[i]``) of every grouping.
+
+        With ``weights`` (one per row) the indicator holds ``weights[i]``
+        instead of 1: the sums add each row's values times its weight, the
+        products a weighted table would hold, in the same order.
+        """
         codes = [g.codes if rows is None else g.codes[rows] for g in groupings]
         n_groups = [len(g.names) for g in groupings]
         n_rows, per_row = codes[0].size, len(codes)
@@ -144,9 +160,12 @@ class _GroupSums:
         for grouping, (c, n) in enumerate(zip(codes, n_groups, strict=True)):
             np.add(c, offset, out=cells[:, grouping])
             offset += n
+        data = (
+            np.ones(cells.size) if weights is None
+            else np.repeat(np.asarray(weights, dtype=np.float64), per_row)
+        )
         indicator = sp.csc_array(
-            (np.ones(cells.size), cells.ravel(), np.arange(0, cells.size + 1, per_row)),
-            shape=(offset, n_rows),
+            (data, cells.ravel(), np.arange(0, cells.size + 1, per_row)), shape=(offset, n_rows)
         )
         return cls(indicator, n_groups)
 

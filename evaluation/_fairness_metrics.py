@@ -38,7 +38,7 @@ from evaluation._exposure import (
     _list_mix,
     _shares,
     _tail_share,
-    _train_mix,
+    _train_weights,
 )
 from evaluation._fairness import (
     GroupQuality,
@@ -345,9 +345,9 @@ def fairness_baseline(
     by_list, train_shares = None, dict.fromkeys(groups)
     if per_user is not None and groups:
         by_list = _GroupSums.of(list(groups.values()), rows=users)
-        train_mix = _train_mix(per_user, np.diff(tr.indptr), users, amplification_weighting)
-        by_user = _GroupSums.of(list(groups.values()))
-        train_shares = dict(zip(groups, map(_shares, by_user.sums(train_mix)), strict=True))
+        weights = _train_weights(np.diff(tr.indptr), users, amplification_weighting)
+        by_user = _GroupSums.of(list(groups.values()), weights=weights)
+        train_shares = dict(zip(groups, map(_shares, by_user.sums(per_user)), strict=True))
     attributes = {
         attr: _Attribute(groups=g, evaluated=evaluated[attr], train_share=train_shares[attr])
         for attr, g in groups.items()

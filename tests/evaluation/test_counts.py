@@ -15,7 +15,12 @@ import scipy.sparse as sp
 
 import evaluation._counts as counts_module
 from evaluation import evaluate_rankings, fairness_baseline, fairness_metrics, item_counts
-from evaluation._counts import _category_counts, _item_counts, _scattered_category_counts
+from evaluation._counts import (
+    _category_counts,
+    _item_counts,
+    _row_code_counts,
+    _scattered_code_counts,
+)
 
 SEEDS = range(10)
 
@@ -24,8 +29,11 @@ def _dense_category_counts(dense: np.ndarray, codes: np.ndarray, n_codes: int) -
     return np.stack([dense[:, codes == c].sum(axis=1) for c in range(n_codes)], axis=1)
 
 
+@pytest.mark.parametrize("kernel", ["scipy's C kernel", "public product"])
 @pytest.mark.parametrize("seed", SEEDS)
-def test_counts_in_small_slices_equal_dense_counts(seed, monkeypatch):
+def test_counts_in_small_slices_equal_dense_counts(seed, kernel, monkeypatch):
+    if kernel == "public product":  # the path for a scipy without the private kernel
+        monkeypatch.setattr(counts_module, "_csr_matvec", None)
     rng = np.random.default_rng(seed)
     n_items, n_codes = 40, int(rng.integers(1, 20))  # up to three words of codes
     dense = rng.random((30, n_items)) < rng.uniform(0.05, 0.6)
@@ -33,10 +41,12 @@ def test_counts_in_small_slices_equal_dense_counts(seed, monkeypatch):
     codes = rng.integers(0, n_codes, n_items)
     matrix = sp.csr_matrix(dense * rng.integers(1, 6, dense.shape).astype(float))
     monkeypatch.setattr(counts_module, "_PASS_ENTRIES", int(rng.integers(1, 8)))
+    monkeypatch.setattr(counts_module, "_PACKED_PASS_ENTRIES", int(rng.integers(1, 8)))
     expected = _dense_category_counts(dense, codes, n_codes)
     np.testing.assert_array_equal(_item_counts(matrix), dense.sum(axis=0))
     np.testing.assert_array_equal(_category_counts(matrix, codes, n_codes), expected)
-    np.testing.assert_array_equal(_scattered_category_counts(matrix, codes, n_codes), expected)
+    scattered = _scattered_code_counts(matrix.indptr, matrix.indices, codes, n_codes)
+    np.testing.assert_array_equal(scattered, expected)
 
 
 def test_long_rows_are_counted_past_a_byte_in_every_lane():
@@ -74,9 +84,9 @@ def test_the_longest_row_decides_between_packed_lanes_and_the_scatter(
 
     def scattered(*args):
         calls.append(True)
-        return _scattered_category_counts(*args)
+        return _scattered_code_counts(*args)
 
-    monkeypatch.setattr(counts_module, "_scattered_category_counts", scattered)
+    monkeypatch.setattr(counts_module, "_scattered_code_counts", scattered)
     counts = _category_counts(matrix, codes, 3)
     np.testing.assert_array_equal(counts, [[row_length, 0, 0], [0, 0, 0], [0, 1, 1]])
     assert bool(calls) is not packed
@@ -118,8 +128,9 @@ def test_shared_counts_give_the_numbers_of_counting_inside(seed):
     rng = np.random.default_rng(seed)
     n_users, n_items = 50, 30
     train = sp.random(n_users, n_items, density=0.3, random_state=seed, format="csr")
-    relevant = sp.random(n_users, n_items, density=0.2, random_state=seed + 9, format="csr")
-    relevant[0, 0] = 1.0
+    relevant = sp.random(n_users, n_items, density=0.2, random_state=seed + 9, format="lil")
+    relevant[0, 0] = 1.0  # someone is evaluated
+    relevant = relevant.tocsr()
     users = np.arange(n_users)
     ids = np.argsort(rng.random((n_users, n_items)), axis=1)[:, :5]
     tables = {
@@ -141,3 +152,22 @@ def test_shared_counts_give_the_numbers_of_counting_inside(seed):
     ]
     assert fair[1] == fair[0]
     assert "bias_amplification.g.category.mean_abs" in fair[0]  # the category pass ran
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_row_code_counts_take_unsorted_repeated_int64_columns(seed):
+    """Ranked lists as rows: any order, repeats counted, int64 indices, short and long rows."""
+    rng = np.random.default_rng(seed)
+    n_columns, n_codes = 50, int(rng.integers(1, 12))
+    lengths = rng.integers(0, 12, 40)
+    lengths[int(rng.integers(0, 40))] = int(rng.integers(256, 700))  # one row of several pieces
+    indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    indices = rng.integers(0, n_columns, indptr[-1]).astype(np.int64)
+    codes = rng.integers(0, n_codes, n_columns)
+    expected = np.zeros((lengths.size, n_codes), dtype=np.int64)
+    for r in range(lengths.size):
+        for column in indices[indptr[r] : indptr[r + 1]]:
+            expected[r, codes[column]] += 1
+    np.testing.assert_array_equal(
+        _row_code_counts(indptr, indices, n_columns, codes, n_codes), expected
+    )

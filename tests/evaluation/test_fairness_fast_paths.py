@@ -161,15 +161,23 @@ def test_group_sums_of_stacked_groupings_equal_row_by_row_sums(seed):
     ]
     columns = rng.random((n, 4)) * 10 ** rng.uniform(-3, 3, (n, 4))
     rows = rng.integers(0, n, 45)  # one grouping entry per row of a second table
-    for picked, table in ((None, columns), (rows, columns[:45])):
-        sums = _GroupSums.of(groupings, rows=picked).sums(table)
+    weights = rng.random(n) * 10 ** rng.uniform(-3, 3, n)
+    weights[::5] = 0.0
+    counts = rng.integers(0, 9, (n, 3))  # integer tables are weighted as floats
+    cases = [(None, columns, None), (rows, columns[:45], None), (None, columns, weights),
+             (rows, columns[:45], weights[:45]), (None, counts, weights)]
+    for picked, table, weight in cases:
+        sums = _GroupSums.of(groupings, rows=picked, weights=weight).sums(table)
         for groups, total in zip(groupings, sums, strict=True):
             codes = groups.codes if picked is None else groups.codes[picked]
+            row_weight = np.ones(len(table)) if weight is None else weight
             expected = np.zeros((len(groups.names), table.shape[1]))
-            for code, values in zip(codes, table, strict=True):  # rows in order, one by one
-                expected[code] += values
+            for code, values, w in zip(codes, table, row_weight, strict=True):  # rows in order
+                expected[code] += values * w
             np.testing.assert_array_equal(total, expected)
-            np.testing.assert_array_equal(total, _sum_by_group(groups, table, rows=picked))
+            np.testing.assert_array_equal(
+                total, _sum_by_group(groups, table, rows=picked, weights=weight)
+            )
 
 
 def test_split_defined_takes_vectors_or_an_array():

@@ -373,3 +373,23 @@ def test_invariant_to_item_relabelling(case, rnd):
         m0, m1 = _all_metrics(before[keep], n_rel[keep]), _all_metrics(after[keep], n_rel[keep])
         for name in m0:
             np.testing.assert_array_equal(m0[name], m1[name])
+
+
+@pytest.mark.parametrize(
+    "data, expected",
+    [
+        (np.array([1.0, 5.0, 0.5], dtype=np.float32), False),  # positive: the minimum decides
+        (np.array([1.0, 0.0, 2.0]), True),
+        (np.array([-1.0, 2.0, -0.5]), False),  # negative feedback is stored, not zero
+        (np.array([-1.0, -0.0, 3.0]), True),  # a negative zero is a zero
+        (np.array([np.nan, 1.0]), False),  # nan is stored (and not zero)
+        (np.array([3, 0, 1], dtype=np.int8), True),
+        (np.array([True, True]), False),
+        (np.array([True, False]), True),
+        (np.array([], dtype=np.float32), False),
+    ],
+)
+def test_explicit_zero_check(data, expected):
+    from evaluation._ranking import _has_explicit_zeros
+
+    assert _has_explicit_zeros(data) is expected
