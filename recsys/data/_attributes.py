@@ -60,12 +60,16 @@ def activity_levels(counts: np.ndarray | list[int]) -> np.ndarray:
     >>> activity_levels([3, 3, 3]).tolist()
     ['low', 'low', 'low']
     """
+    return np.asarray(ACTIVITY_LEVELS, dtype=object)[activity_codes(counts)]
+
+
+def activity_codes(counts: np.ndarray | list[int]) -> np.ndarray:
+    """:func:`activity_levels` as indices into :data:`ACTIVITY_LEVELS` (int8)."""
     c = np.asarray(counts, dtype=np.float64)
     if c.size == 0:
-        return np.empty(0, dtype=object)
+        return np.empty(0, dtype=np.int8)
     q1, q2 = np.quantile(c, [1 / 3, 2 / 3])
-    codes = (c > q1).astype(np.int8) + (c > q2).astype(np.int8)
-    return np.asarray(ACTIVITY_LEVELS, dtype=object)[codes]
+    return (c > q1).astype(np.int8) + (c > q2).astype(np.int8)
 
 
 def align_attributes(

@@ -41,12 +41,13 @@ How one dataset is drawn (all vectorised, users processed in chunks):
 from __future__ import annotations
 
 import numbers
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recsys.data._attributes import activity_levels
+from recsys.data._attributes import ACTIVITY_LEVELS, activity_codes
 from recsys.data._types import Dataset, Interactions
 
 __all__ = ["generate_synthetic"]
@@ -54,6 +55,7 @@ __all__ = ["generate_synthetic"]
 _T0 = 1_420_070_400  # 2015-01-01T00:00:00Z
 _SPAN = 3 * 365 * 86_400
 _AGE_GROUPS = ("18-24", "25-34", "35-44", "45+")
+_GENDERS = ("F", "M")
 _AGE_SHARES = (0.25, 0.35, 0.22, 0.18)
 _RATING_SHARES = (0.061, 0.114, 0.271, 0.342, 0.212)  # MovieLens 100K
 _CHUNK_DRAWS = 2_000_000  # draws per chunk of users; bounds the working memory
@@ -120,7 +122,8 @@ def generate_synthetic(
     -------
     Dataset
         ``users``: ``user_id, gender, age_group, activity_level``; ``items``:
-        ``item_id, category, provider, title``; explicit ratings 1..5 with
+        ``item_id, category, provider, title``; the label columns are pandas
+        categoricals of the labels that occur; explicit ratings 1..5 with
         int64 timestamps; ``name="synthetic"``.
 
     Examples
@@ -136,10 +139,10 @@ def generate_synthetic(
     item_cat, provider, popularity = _items(rng, n_items, n_categories, n_providers, popularity_exponent)
     n_niches = n_niches or max(n_categories, min(n_items // 10, _AUTO_NICHES))
     item_niche, niche_cat, niche_share = _niches(rng, item_cat, popularity, n_categories, n_niches)
-    gender = np.where(rng.random(n_users) < group_share, "F", "M")
+    gender = (rng.random(n_users) >= group_share).astype(np.int8)  # index into _GENDERS
     age = rng.choice(len(_AGE_GROUPS), size=n_users, p=_AGE_SHARES)
     taste = _tastes(rng, n_users, n_categories)
-    biased = gender == biased_group
+    biased = gender == _GENDERS.index(biased_group)
     taste[biased, int(biased_category[4:])] *= 1.0 - bias_strength
     total = taste.sum(axis=1, keepdims=True)  # 0 only for a full bias on the one category
     taste = np.where(total > 0, taste / np.where(total > 0, total, 1.0), 1.0 / n_categories)
@@ -179,19 +182,26 @@ def generate_synthetic(
         timestamps=np.concatenate(stamps),
         has_ratings=True,
     )
+    # labels as pandas categoricals made from their codes: no string per user or item to
+    # build here or to hash again when the labels are grouped (the fairness metrics)
     users = pd.DataFrame({
         "user_id": interactions.user_ids,
-        "gender": gender,
-        "age_group": np.asarray(_AGE_GROUPS)[age],
-        "activity_level": activity_levels(counts),
+        "gender": _labels(gender, _GENDERS),
+        "age_group": _labels(age, _AGE_GROUPS),
+        "activity_level": _labels(activity_codes(counts), ACTIVITY_LEVELS),
     })
     items = pd.DataFrame({
         "item_id": interactions.item_ids,
-        "category": np.char.add("cat_", item_cat.astype(str)),
-        "provider": np.char.add("prov_", provider.astype(str)),
+        "category": _labels(item_cat, [f"cat_{c}" for c in range(n_categories)]),
+        "provider": _labels(provider, [f"prov_{p}" for p in range(n_providers)]),
         "title": np.char.add("Item ", interactions.item_ids.astype(str)),
     })
     return Dataset(interactions=interactions, users=users, items=items, name="synthetic")
+
+
+def _labels(codes: np.ndarray, names: Sequence[str]) -> pd.Categorical:
+    """The labels ``names[codes]`` as a categorical of the labels that occur."""
+    return pd.Categorical.from_codes(codes, categories=list(names)).remove_unused_categories()
 
 
 class _Sampler:

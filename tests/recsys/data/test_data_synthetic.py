@@ -111,6 +111,17 @@ def test_user_attributes(default: Dataset) -> None:
     assert abs((level == "low").mean() - 1 / 3) < 0.05
 
 
+def test_labels_are_categoricals_of_the_labels_that_occur() -> None:
+    ds = generate_synthetic(n_users=60, n_items=50, n_interactions=900, random_state=3)
+    columns = [ds.users[c] for c in ("gender", "age_group", "activity_level")]
+    columns += [ds.items[c] for c in ("category", "provider")]
+    for column in columns:
+        assert column.dtype == "category", column.name
+        assert set(column.cat.categories) == set(column.astype(str)), column.name
+    # the same labels as text: the generator's codes map to the documented names
+    assert set(ds.users["activity_level"].astype(str)) <= {"low", "medium", "high"}
+
+
 def test_item_attributes(default: Dataset) -> None:
     items = default.items
     assert list(items.columns) == ["item_id", "category", "provider", "title"]
