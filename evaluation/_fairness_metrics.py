@@ -341,10 +341,15 @@ def fairness_baseline(
     }
     evaluated = {attr: g.take(users[keep]) for attr, g in groups.items()}
     # every attribute's groups stacked (_GroupSums): one product groups a set of columns by all
-    by_evaluated = _GroupSums.of(list(evaluated.values())) if groups else None
-    by_list, train_shares = None, dict.fromkeys(groups)
+    by_list = _GroupSums.of(list(groups.values()), rows=users) if groups else None
+    if by_list is not None and keep.all() and all(
+        len(evaluated[attr].names) == len(g.names) for attr, g in groups.items()
+    ):  # every list's user is evaluated (a run's case) and keeps every group: the same rows
+        by_evaluated = by_list
+    else:
+        by_evaluated = _GroupSums.of(list(evaluated.values())) if groups else None
+    train_shares = dict.fromkeys(groups)
     if per_user is not None and groups:
-        by_list = _GroupSums.of(list(groups.values()), rows=users)
         weights = _train_weights(np.diff(tr.indptr), users, amplification_weighting)
         by_user = _GroupSums.of(list(groups.values()), weights=weights)
         train_shares = dict(zip(groups, map(_shares, by_user.sums(per_user)), strict=True))
