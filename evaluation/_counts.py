@@ -100,14 +100,19 @@ def _item_counts(matrix: sp.csr_matrix | sp.csr_array) -> np.ndarray:
 
 
 def _category_counts(
-    matrix: sp.csr_matrix | sp.csr_array, item_codes: np.ndarray, n_codes: int
+    matrix: sp.csr_matrix | sp.csr_array,
+    item_codes: np.ndarray,
+    n_codes: int,
+    dtype: type = np.int64,
 ) -> np.ndarray:
-    """Stored entries per (row, code of their column), shape ``(n_rows, n_codes)``, int64.
+    """Stored entries per (row, code of their column), shape ``(n_rows, n_codes)``.
 
     ``item_codes`` holds one code in ``[0, n_codes)`` per column of the
     canonical CSR ``matrix``. See :func:`_row_code_counts`.
     """
-    return _row_code_counts(matrix.indptr, matrix.indices, matrix.shape[1], item_codes, n_codes)
+    return _row_code_counts(
+        matrix.indptr, matrix.indices, matrix.shape[1], item_codes, n_codes, dtype=dtype
+    )
 
 
 def _row_code_counts(
@@ -186,7 +191,7 @@ def _row_code_counts(
         return lanes[:, :n_codes].astype(dtype)
     # sum each row's pieces in 16-bit lanes: even bytes, then odd bytes
     starts = np.minimum(first[:-1], n_pieces - 1)  # an empty row's value is zeroed below
-    out = np.empty((n_rows, n_words, _LANES // 2, 2), dtype=np.int64)
+    out = np.empty((n_rows, n_words, _LANES // 2, 2), dtype=np.uint16)  # one cast at the end
     for w in range(n_words):
         for parity in (0, 1):
             bytes_ = (per_piece[w] >> np.uint64(_LANE_BITS * parity)) & _EVEN_BYTES
@@ -195,7 +200,7 @@ def _row_code_counts(
             out[:, w, :, parity] = sums.astype("<u8", copy=False).view("<u2").reshape(-1, 4)
     counts = out.reshape(n_rows, n_words * _LANES)[:, :n_codes]
     counts[lengths == 0] = 0
-    return counts.astype(dtype, copy=False)
+    return counts.astype(dtype)
 
 
 def _scattered_code_counts(

@@ -401,9 +401,12 @@ def _list_mix(ids: np.ndarray, categories: _Groups, weighting: str) -> np.ndarra
     (n_rows, k), padded = ids.shape, _padded(ids)
     valid = ids >= 0 if padded else None
     items = ids[valid] if padded else ids.ravel()
-    n_valid = _row_counts(valid) if padded else np.full(n_rows, k)
-    indptr = np.zeros(n_rows + 1, dtype=items.dtype)
-    np.cumsum(n_valid, out=indptr[1:])
+    if padded:
+        n_valid = _row_counts(valid)
+        indptr = np.zeros(n_rows + 1, dtype=items.dtype)
+        np.cumsum(n_valid, out=indptr[1:])
+    else:
+        indptr = np.arange(n_rows + 1, dtype=items.dtype) * k
     # the entries of row r with category c counted in cell (r, c), as exact float64 integers
     rec = _row_code_counts(
         indptr, items, categories.codes.size, categories.codes, n_categories, dtype=np.float64

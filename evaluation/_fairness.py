@@ -420,10 +420,20 @@ def _check_boot(n_boot: object, ci: object) -> float:
     return _check_ci(ci)
 
 
-def _overall(vectors: Mapping[str, np.ndarray]) -> dict[str, float]:
-    """Mean of the defined values of every per-user vector (nan when none is defined)."""
+def _overall(
+    vectors: Mapping[str, np.ndarray], with_nan: np.ndarray | None = None
+) -> dict[str, float]:
+    """Mean of the defined values of every per-user vector (nan when none is defined).
+
+    ``with_nan``, when known (``_Split.with_nan`` of the same vectors in order),
+    lists the positions of the vectors holding a nan; the others skip the scan.
+    """
     out = {}
-    for name, v in vectors.items():
+    scan = None if with_nan is None else set(with_nan.tolist())
+    for j, (name, v) in enumerate(vectors.items()):
+        if scan is not None and j not in scan:
+            out[name] = float(v.mean())
+            continue
         nan = np.isnan(v)
         # without nan, mean is nanmean (same pairwise sum, same division) minus a copy
         out[name] = float(v.mean()) if not nan.any() else (

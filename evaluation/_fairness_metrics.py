@@ -103,6 +103,11 @@ class FairnessBaseline:
     by_evaluated: _GroupSums | None  # every attribute's groups of the evaluated users
     by_list: _GroupSums | None  # every attribute's groups of the users of the lists
 
+    @property
+    def all_kept(self) -> bool:
+        """Whether every list's user is evaluated (has a relevant item), as in a run."""
+        return bool(self.keep.all())
+
     def score(
         self,
         report: RelevanceReport,
@@ -146,7 +151,9 @@ class FairnessBaseline:
             )
         ids = ids[:, : report.k]
         hits, valid = _member_hits(ids, self.protected)
-        shares = _share(hits, valid)[self.keep]  # of the evaluated users' lists
+        shares = _share(hits, valid)  # of the evaluated users' lists
+        if not self.all_kept:
+            shares = shares[self.keep]
         outcome = shares > 0
         mix = None
         if self.categories is not None and self.attributes:
@@ -198,7 +205,7 @@ class FairnessBaseline:
         vectors = _check_vectors(report.per_user)
         level = _check_boot(n_boot, ci)
         split = _split_defined([*vectors.values(), outcome])
-        overall, outcome_rate = _overall(vectors), float(outcome.mean())
+        overall, outcome_rate = _overall(vectors, split.with_nan), float(outcome.mean())
         totals = self.by_evaluated.sums(split.table)  # one product for every attribute
         rec_totals = (
             self.by_list.sums(list_mix)
@@ -322,7 +329,8 @@ def fairness_baseline(
     per_item = _item_counts(tr) if item_counts is None else _check_item_counts(item_counts, tr)
     per_user = None
     if categories is not None and sensitive:
-        per_user = _category_counts(tr, categories.codes, len(categories.names))
+        # as float64, the dtype the group sums take (exact integers)
+        per_user = _category_counts(tr, categories.codes, len(categories.names), np.float64)
     is_tail = ~_is_head(per_item, tr.nnz, head_share)
     item_groups = (
         _head_tail(is_tail) if item_labels is None
