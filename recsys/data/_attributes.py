@@ -15,7 +15,14 @@ import pandas as pd
 
 from recsys.errors import DataError
 
-__all__ = ["ACTIVITY_LEVELS", "AGE_GROUPS", "activity_levels", "age_groups", "align_attributes"]
+__all__ = [
+    "ACTIVITY_LEVELS",
+    "AGE_GROUPS",
+    "activity_codes",
+    "activity_levels",
+    "age_groups",
+    "align_attributes",
+]
 
 #: MovieLens-1M age buckets; bucket ``j`` holds ages in ``[_AGE_EDGES[j], _AGE_EDGES[j+1])``.
 AGE_GROUPS: tuple[str, ...] = ("<18", "18-24", "25-34", "35-44", "45-49", "50-55", "56+")
