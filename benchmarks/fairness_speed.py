@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/fairness_speed.py
 
 A fast proxy for the fairness line of ``benchmarks/scale.py`` (which needs
-about 25 minutes for data, ALS fits and implicit's evaluation). Builds data of
+several minutes for data, ALS fits and implicit's evaluation). Builds data of
 the same shape directly with numpy in a few seconds: 138,000 users x 27,000
 items x about 20,000,000 distinct interactions (Zipf item popularity,
 lognormal user activity), split 80/20 into train and test; one top-10 list
