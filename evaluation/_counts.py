@@ -15,10 +15,13 @@ import scipy.sparse as sp
 
 from evaluation._ranking import _as_binary_csr
 
-try:  # the C kernel behind ``csr_array @ vector``, private but unchanged since scipy 0.x
+try:  # the C kernels behind ``csr_array @ vector`` and ``csr_array.toarray``: private, but
+    # unchanged since scipy 0.x; called directly they skip building a csr_array per slice,
+    # which checks the index arrays and copies a slice's indices out of the matrix's
     from scipy.sparse._sparsetools import csr_matvec as _csr_matvec
-except ImportError:  # pragma: no cover - a scipy that moved it: the public product below
-    _csr_matvec = None
+    from scipy.sparse._sparsetools import csr_todense as _csr_todense
+except ImportError:  # pragma: no cover - a scipy that moved them: the public calls below
+    _csr_matvec = _csr_todense = None
 
 __all__ = ["item_counts"]
 
@@ -179,8 +182,8 @@ def _row_code_counts(
         start, stop = int(piece_ptr[lo]), int(piece_ptr[hi])
         ptr = (piece_ptr[lo : hi + 1] - start).astype(indices.dtype)
         data, columns = ones[: stop - start], indices[start:stop]
-        if _csr_matvec is not None:  # a third less time than building a csr_array per slice,
-            for w in range(n_words):  # which copies the slice's indices out of the matrix's
+        if _csr_matvec is not None:  # a third less time than the public product per slice
+            for w in range(n_words):
                 _csr_matvec(hi - lo, n_columns, ptr, columns, data, packed[w], per_piece[w, lo:hi])
             continue
         part = sp.csr_array((data, columns, ptr), shape=(hi - lo, n_columns))
@@ -230,6 +233,14 @@ def _scatter_add(
     Row ``r`` holds entries ``indptr[r]`` to ``indptr[r + 1]``; ``out``, a
     C-contiguous array of the values' dtype, is zeroed first. A CSR array
     with repeated column indices, whose ``toarray`` adds the duplicates up
-    in one C loop (with ones as values: scipy's term-document example).
+    in one C loop (with ones as values: scipy's term-document example);
+    that loop is called directly when the arrays' dtypes already match.
     """
+    if (
+        _csr_todense is not None and values.dtype == out.dtype
+        and columns.dtype == indptr.dtype and out.flags.c_contiguous
+    ):
+        out[...] = 0
+        _csr_todense(out.shape[0], out.shape[1], indptr, columns, values, out)
+        return
     sp.csr_array((values, columns, indptr), shape=out.shape).toarray(out=out)

@@ -2,8 +2,9 @@
 
 ``fairness_metrics`` encodes each attribute once, counts the training matrix in
 sliced passes (tested in ``test_counts.py``) and groups every per-user vector in
-one product. Here each helper is compared with a loop-by-loop computation on random data, and ``fairness_metrics``
-with the plain composition of the public metric functions.
+one product. Here each helper is compared with a loop-by-loop computation on
+random data, and ``fairness_metrics`` with the plain composition of the public
+metric functions.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
+import evaluation._counts as counts_module
 from evaluation import (
     bias_amplification,
     contains_group,
@@ -156,14 +158,19 @@ def test_overall_is_exactly_nanmean():
     assert known == {"full": overall["full"], "some_nan": overall["some_nan"]}
 
 
+@pytest.mark.parametrize("path", ["kernel", "mixed index dtypes", "public toarray"])
 @pytest.mark.parametrize("seed", SEEDS)
-def test_scatter_add_adds_in_entry_order_like_bincount(seed):
+def test_scatter_add_adds_in_entry_order_like_bincount(seed, path, monkeypatch):
     rng = np.random.default_rng(seed)
     n_rows, n_columns = int(rng.integers(1, 6)), int(rng.integers(1, 9))
     row_len = rng.integers(0, 30, n_rows)  # empty rows too
     indptr = np.concatenate([[0], np.cumsum(row_len)])
     columns = rng.integers(0, n_columns, indptr[-1])  # repeated columns within a row
     values = rng.random(indptr[-1]) * 10 ** rng.uniform(-3, 3, indptr[-1])
+    if path == "mixed index dtypes":  # scipy's kernel would cast them: the public call does
+        columns = columns.astype(np.int32)
+    if path == "public toarray":  # a scipy without the private kernel
+        monkeypatch.setattr(counts_module, "_csr_todense", None)
     out = np.full((n_rows, n_columns), np.nan)  # zeroed by _scatter_add
     _scatter_add(values, columns, indptr, out=out)
     keys = np.repeat(np.arange(n_rows), row_len) * n_columns + columns
