@@ -56,6 +56,20 @@ def item_counts(train: sp.spmatrix | sp.sparray) -> np.ndarray:
     return _item_counts(_as_binary_csr(train, name="train"))
 
 
+def _counted_entries(counts: object) -> int | None:
+    """The entries given ``item_counts`` add up to (None unless an integer array).
+
+    They count the stored nonzero entries of the matrix they were made from, so
+    :func:`evaluation._ranking._as_binary_csr` can skip its scan for stored
+    zeros when they add up to all stored entries (counts not made by
+    :func:`item_counts` of the same matrix break that contract).
+    """
+    arr = np.asarray(counts) if counts is not None else None
+    if arr is None or arr.dtype.kind not in "iu":
+        return None
+    return int(arr.sum())
+
+
 def _check_item_counts(counts: object, matrix: sp.csr_matrix | sp.csr_array) -> np.ndarray:
     """Counts given for ``matrix`` (checked CSR): one per column, summing to its entries."""
     arr = np.asarray(counts)

@@ -24,7 +24,12 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from evaluation._counts import _category_counts, _check_item_counts, _item_counts
+from evaluation._counts import (
+    _category_counts,
+    _check_item_counts,
+    _counted_entries,
+    _item_counts,
+)
 from evaluation._exposure import (
     BiasAmplification,
     _amplification,
@@ -302,7 +307,7 @@ def fairness_baseline(
     if isinstance(sensitive, str) or not all(isinstance(c, str) for c in sensitive):
         raise ValueError(f"sensitive: expected a sequence of column names, got {sensitive!r}")
     rel = _as_binary_csr(relevant, name="relevant")
-    tr = _as_binary_csr(train, name="train")
+    tr = _as_binary_csr(train, name="train", nonzero=_counted_entries(item_counts))
     if tr.shape != rel.shape:
         raise ValueError(f"train: expected the shape of relevant {rel.shape}, got {tr.shape}")
     n_users, n_items = rel.shape
@@ -437,7 +442,9 @@ def fairness_metrics(
     item_counts : ndarray of int, shape (n_items,), optional
         ``item_counts(train)``, when the caller has it: a run counts its
         training matrix once and passes the counts here and to
-        ``evaluate_rankings``. Counted from ``train`` when omitted.
+        ``evaluate_rankings``. Counted from ``train`` when omitted. Counts
+        that add up to all of ``train``'s stored entries also vouch that
+        none of them is zero, so ``train`` is not scanned for zeros.
     n_boot, ci, random_state
         Bootstrap of the group-quality means (see :func:`group_quality`).
 

@@ -75,14 +75,23 @@ def _check_users(users: object, *, n_rows: int, n_users: int, name: str = "users
     return arr
 
 
-def _as_binary_csr(matrix: object, *, name: str) -> sp.csr_matrix | sp.csr_array:
-    """CSR with sorted, unique indices and no explicit zeros (copied only if needed)."""
+def _as_binary_csr(
+    matrix: object, *, name: str, nonzero: int | None = None
+) -> sp.csr_matrix | sp.csr_array:
+    """CSR with sorted, unique indices and no explicit zeros (copied only if needed).
+
+    ``nonzero``, when the caller knows it, is the number of the matrix's
+    stored nonzero entries (the sum of ``item_counts`` of it): equal to its
+    stored entries, it rules out stored zeros without a scan of the values.
+    """
     if not sp.issparse(matrix) or matrix.ndim != 2:
         raise TypeError(
             f"{name}: expected a scipy sparse user x item matrix, got {type(matrix).__name__}"
         )
     csr = matrix.tocsr()
-    if not csr.has_canonical_format or _has_explicit_zeros(csr.data):
+    if not csr.has_canonical_format or (
+        nonzero != csr.nnz and _has_explicit_zeros(csr.data)
+    ):
         csr = csr.copy()
         csr.sum_duplicates()
         csr.eliminate_zeros()

@@ -22,7 +22,7 @@ from evaluation._beyond import (
     intra_list_diversity,
     novelty,
 )
-from evaluation._counts import _check_item_counts, _item_counts
+from evaluation._counts import _check_item_counts, _counted_entries, _item_counts
 from evaluation._ranking import (
     _as_binary_csr,
     _check_ids,
@@ -170,6 +170,8 @@ def evaluate_rankings(
         ``item_counts(train)``, when the caller has it: a run counts its
         training matrix once and passes the counts here (for every model)
         and to ``fairness_baseline``. Counted from ``train`` when omitted.
+        Counts that add up to all of ``train``'s stored entries also vouch
+        that none of them is zero, so ``train`` is not scanned for zeros.
 
     Returns
     -------
@@ -201,7 +203,7 @@ def evaluate_rankings(
     k = _check_k(k, ids.shape[1])
     ids = ids[:, :k]
     rel = _as_binary_csr(relevant, name="relevant")
-    tr = _as_binary_csr(train, name="train")
+    tr = _as_binary_csr(train, name="train", nonzero=_counted_entries(item_counts))
     if tr.shape != rel.shape:
         raise ValueError(
             f"train: expected the shape of relevant {rel.shape} (same users and items), "

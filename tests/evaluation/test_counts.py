@@ -171,3 +171,50 @@ def test_row_code_counts_take_unsorted_repeated_int64_columns(seed):
     np.testing.assert_array_equal(
         _row_code_counts(indptr, indices, n_columns, codes, n_codes), expected
     )
+
+
+def test_counts_of_a_matrix_with_stored_zeros_still_get_it_cleaned():
+    """item_counts(train) skip nothing when train stores zeros: they add up to fewer entries."""
+    train = sp.csr_matrix(  # (0, 2) and (1, 0) store zeros
+        (np.array([1.0, 2.0, 0.0, 0.0, 4.0]), np.array([0, 1, 2, 0, 3]), [0, 3, 5]), shape=(2, 4)
+    )
+    relevant = sp.csr_matrix([[0, 0, 1, 1], [1, 1, 0, 0]])
+    ids, users = np.array([[2, 3], [0, 1]]), np.array([0, 1])
+    counts = item_counts(train)
+    assert counts.tolist() == [1, 1, 0, 1]
+    plain = evaluate_rankings(ids, users=users, relevant=relevant, train=train)
+    shared = evaluate_rankings(
+        ids, users=users, relevant=relevant, train=train, item_counts=counts
+    )
+    np.testing.assert_array_equal(shared.per_user["novelty"], plain.per_user["novelty"])
+    tables = {
+        "users_table": pd.DataFrame({"g": ["a", "b"]}),
+        "items_table": pd.DataFrame({"category": list("xxyy")}),
+    }
+    flats = [
+        fairness_metrics(report=plain, ids=ids, users=users, train=train, relevant=relevant,
+                         sensitive=["g"], item_counts=given, **tables).flat()
+        for given in (None, counts)
+    ]
+    assert flats[0].keys() == flats[1].keys()
+    np.testing.assert_array_equal(list(flats[1].values()), list(flats[0].values()))
+
+
+def test_counts_that_cover_every_stored_entry_spare_the_scan_for_zeros(monkeypatch):
+    import evaluation._ranking as ranking_module
+
+    train = sp.csr_matrix([[1.0, 2.0, 0.0], [0.0, 3.0, 1.0]])
+    scan = ranking_module._has_explicit_zeros
+
+    def no_scan(data):  # relevant is still scanned; train must not be
+        if data is train.data:
+            raise AssertionError("scanned train for stored zeros")
+        return scan(data)
+
+    relevant = sp.csr_matrix([[0, 0, 1], [1, 0, 0]])
+    ids, users = np.array([[2, 0], [0, 1]]), np.array([0, 1])
+    counts = item_counts(train)
+    monkeypatch.setattr(ranking_module, "_has_explicit_zeros", no_scan)
+    evaluate_rankings(ids, users=users, relevant=relevant, train=train, item_counts=counts)
+    with pytest.raises(AssertionError, match="scanned"):
+        evaluate_rankings(ids, users=users, relevant=relevant, train=train)
