@@ -157,8 +157,9 @@ def _row_code_counts(
     are summed after the even and the odd bytes are spread apart into 16-bit
     lanes, which hold the counts of any row of up to 65,535 entries. A matrix
     with a longer row falls back to gathering the codes and scattering them
-    (:func:`_scatter_add`). About half the time of that fallback on the scale
-    benchmark's 15M training entries.
+    (:func:`_scatter_add`). About 0.65x the time of that fallback on the scale
+    benchmark's 15M training entries (``benchmarks/fairness_speed.py`` prints
+    both).
     """
     n_rows, nnz = indptr.size - 1, int(indptr[-1])
     lengths = np.diff(indptr)

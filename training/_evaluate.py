@@ -15,7 +15,7 @@ from evaluation import (
     RelevanceReport,
     evaluate_rankings,
     fairness_baseline,
-    item_counts,
+    item_counts as count_item_entries,
 )
 from training._schema import FairnessConfig
 
@@ -39,7 +39,7 @@ class EvaluationInputs:
     @cached_property
     def item_counts(self) -> np.ndarray:
         """Training entries per item, counted once for relevance (novelty) and fairness."""
-        return item_counts(self.train)
+        return count_item_entries(self.train)
 
     @cached_property
     def fairness_baseline(self) -> FairnessBaseline:
