@@ -1,39 +1,37 @@
 """BPR's user factor folded in from a history: the value function of BPR explanations.
 
-implicit's BPR learns every user factor by SGD, so its served score is not a
-function of the user's history. The fold-in defines one from BPR's own
-objective, with the learned item factors held fixed.
+BPR (:class:`~recsys.models.BPR`, trained by cornac) learns every user factor
+by SGD, so its served score is not a function of the user's history. The
+fold-in defines one from BPR's own objective, with the learned item factors
+held fixed.
 
 Where the objective comes from
 ------------------------------
-implicit's CPU trainer (``implicit/cpu/bpr.pyx``, ``bpr_update``) draws a
+cornac's trainer (``cornac/models/bpr/recom_bpr.pyx``, ``_fit_sgd``) draws a
 training interaction uniformly (a user ``u`` and a liked item ``i``), then the
-item of another uniformly drawn interaction as the negative ``j``: negatives are
-drawn **in proportion to item popularity**, not uniformly over items. With
-``verify_negative_samples=True`` (implicit's default, which fairrec keeps) a
-negative the user has liked is skipped, with no update at all. Otherwise, with
-``x_uij = u·(v_i − v_j) + b_i − b_j`` (``b`` the item bias, the last item
-column; the user's last column stays 1) and ``z = σ(−x_uij)``::
+negative ``j`` **uniformly over all items**. A negative the user has liked is
+skipped, with no update at all. Otherwise, with ``x_uij = u·(v_i − v_j) + b_i −
+b_j`` (``b`` the item bias, the last item column; the user's last column stays
+1) and ``z = σ(−x_uij)``::
 
     u += lr * (z * (v_i − v_j) − reg * u)
 
 The penalty is applied once per sample, with the gradient's step. Given ``u``,
-the liked item is uniform over the history ``S`` and the kept negatives follow
-``p_j ∝ popularity_j`` restricted to the items outside ``S``, so the expected
-update vanishes exactly where the gradient of
+the liked item is uniform over the history ``S`` and the kept negatives are
+uniform over the items outside ``S``, so the expected update vanishes exactly
+where the gradient of
 
-    f_S(u) = mean_{i ∈ S} E_{j ~ p(· | j ∉ S)} log σ(x_uij) − (reg / 2) |u|²
+    f_S(u) = mean_{i ∈ S} E_{j uniform, j ∉ S} log σ(x_uij) − (reg / 2) |u|²
 
-does: the fixed point of implicit's SGD in expectation, item factors fixed, is
+does: the fixed point of the SGD in expectation, item factors fixed, is
 ``u(S) = argmax f_S``, with the model's own ``regularization`` at that scale. The
 expectation over negatives is taken over a fixed, seeded sample of
-``n_negatives`` draws from the popularity distribution (systematic sampling: one
-uniform offset, then evenly spaced points on the cumulative distribution, so an
-item with probability ``p`` is drawn ``⌊n p⌋`` or ``⌈n p⌉`` times). Per history,
-the drawn items in the history are dropped and the rest re-weighted, as
-implicit's skipping does. The sample depends only on the model and
-``random_state``: SHAP, LIME and the deletion test explain one and the same
-function.
+``n_negatives`` items drawn uniformly without replacement (every item when the
+catalogue is no larger). Per history, the drawn items in the history are
+dropped and the rest re-weighted, as the trainer's skipping does. The sample
+depends only on the model and ``random_state``: SHAP, LIME and the deletion
+test explain one and the same function. (fairrec's earlier BPR, implicit's,
+drew its negatives in proportion to popularity, and so did this fold-in.)
 
 The value function
 ------------------
@@ -76,7 +74,7 @@ from recsys.models import BPR, Recommender, check_fitted
 
 __all__ = ["foldin_agreement"]
 
-N_NEGATIVES = 256  # draws of the negative sample (ML-100K: about 250 distinct items)
+N_NEGATIVES = 256  # items in the negative sample (ML-100K: 256 of 1,682)
 _TOL = 1e-6
 _MAX_ITER = 50
 _MAX_HALVINGS = 40
@@ -89,29 +87,28 @@ _WARM_OVERLAP = 0.25  # warm start when the histories average this share of thei
 
 
 # ------------------------------------------------------------------ negatives
-def _popularity_negatives(
-    popularity: np.ndarray, n_negatives: int, random_state: int | None
+def _uniform_negatives(
+    n_items: int, n_negatives: int, random_state: int | None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """A systematic sample of ``n_negatives`` items drawn in proportion to ``popularity``.
+    """``n_negatives`` items drawn uniformly without replacement (all items if fewer).
 
-    Returns the distinct items drawn (sorted) and how many times each was drawn.
+    Returns the items drawn (sorted) and their draw counts (all 1), the form
+    the objective weighs negatives in.
 
     Examples
     --------
-    >>> items, counts = _popularity_negatives(np.array([6.0, 0.0, 2.0]), 4, 0)
+    >>> items, counts = _uniform_negatives(3, 4, 0)
     >>> items.tolist(), counts.tolist()
-    ([0, 2], [3.0, 1.0])
+    ([0, 1, 2], [1.0, 1.0, 1.0])
+    >>> _uniform_negatives(10, 4, 0)[0].size
+    4
     """
-    popularity = np.asarray(popularity, dtype=np.float64)
-    total = popularity.sum()
-    if not total > 0:
-        raise ValueError("item_popularity: expected at least one item with interactions, got none")
-    cdf = np.cumsum(popularity) / total
-    offset = np.random.default_rng(random_state).random()
-    points = (offset + np.arange(n_negatives)) / n_negatives
-    drawn = np.minimum(np.searchsorted(cdf, points, side="right"), popularity.size - 1)
-    items, counts = np.unique(drawn, return_counts=True)
-    return items.astype(np.int64), counts.astype(np.float64)
+    if n_negatives >= n_items:
+        items = np.arange(n_items, dtype=np.int64)
+    else:
+        rng = np.random.default_rng(random_state)
+        items = np.sort(rng.choice(n_items, size=n_negatives, replace=False)).astype(np.int64)
+    return items, np.ones(items.size)
 
 
 @dataclass(frozen=True)
@@ -520,15 +517,13 @@ def _take(batch: _Batch, rows: np.ndarray) -> _Batch:
 class _BprScorer:
     """BPR's per-user objective maximised for arbitrary histories (a ``ScoresHistory``).
 
-    See the module docstring. ``item_factors`` as implicit learns them,
-    ``[n_items, factors + 1]`` with the item bias last; ``item_popularity`` the
-    training interactions per item (implicit's negative sampling weights).
+    See the module docstring. ``item_factors`` as :class:`~recsys.models.BPR`
+    keeps them, ``[n_items, factors + 1]`` with the item bias last.
     """
 
     def __init__(
         self,
         item_factors: np.ndarray,
-        item_popularity: np.ndarray,
         *,
         regularization: float,
         n_negatives: int = N_NEGATIVES,
@@ -541,10 +536,6 @@ class _BprScorer:
             raise ValueError(
                 "item_factors: expected shape (n_items, factors + 1) with the item bias last, "
                 f"got {Y.shape}"
-            )
-        if np.shape(item_popularity) != (Y.shape[0],):
-            raise ValueError(
-                f"item_popularity: expected shape ({Y.shape[0]},), got {np.shape(item_popularity)}"
             )
         if isinstance(regularization, bool) or not (
             isinstance(regularization, numbers.Real) and regularization > 0
@@ -560,7 +551,7 @@ class _BprScorer:
         self.factors, self.bias = Y[:, :-1], Y[:, -1]
         self.regularization = float(regularization)
         self.tol, self.max_iter = float(tol), int(max_iter)
-        items, counts = _popularity_negatives(item_popularity, int(n_negatives), random_state)
+        items, counts = _uniform_negatives(Y.shape[0], int(n_negatives), random_state)
         V = self.factors[items]
         f = V.shape[1]
         self.negatives = _Negatives(
@@ -731,7 +722,6 @@ def bpr_scorer(
     check_fitted(model)
     return _BprScorer(
         model.item_factors_,
-        model.item_popularity_,
         regularization=model.regularization,
         n_negatives=n_negatives,
         random_state=random_state,
@@ -751,7 +741,7 @@ def foldin_agreement(
 
     For each user the fold-in factor ``u(S)`` is solved from her training
     history (see :mod:`recsys.explain._bpr`), and the items are scored with it
-    and with the factor ``recommend`` uses (learned by implicit's SGD). The
+    and with the factor ``recommend`` uses (learned by cornac's SGD). The
     correlation is over the items she can be recommended (``exclude_seen``,
     the default) or over all items: 1 means the explained function ranks
     exactly like the served model. Users without history get ``nan``.

@@ -1,8 +1,10 @@
-"""Wrappers around the ``implicit`` library: ALS, BPR and item-kNN.
+"""Wrappers around the ``implicit`` library: ALS and item-kNN (and BPR's recommending).
 
 Each wrapper owns an implicit model (it does not subclass one) and builds a
 fresh one inside every ``fit``. The CPU/GPU choice is made once, in
-:func:`_new_inner`; fairrec always asks for the CPU.
+:func:`_new_inner`; fairrec always asks for the CPU. BPR is trained by cornac
+(:mod:`recsys.models._bpr`) and recommends through an implicit BPR model
+given its factors.
 
 What implicit 0.7's batched ``recommend`` returns, and how it is converted
 (:func:`_from_implicit`) to fairrec's convention (``-1`` ids and ``-inf``
@@ -40,7 +42,7 @@ from threadpoolctl import threadpool_limits
 
 from recsys.models._base import Recommender, UnknownUsers, check_fitted
 
-__all__ = ["ALS", "BPR", "ItemKNN"]
+__all__ = ["ALS", "ItemKNN"]
 
 Similarity = Literal["cosine", "bm25", "tfidf"]
 _SIMILARITIES: tuple[str, ...] = ("cosine", "bm25", "tfidf")
@@ -292,93 +294,6 @@ class ALS(_MatrixFactorization):
             "factors": self.factors,
             "regularization": self.regularization,
             "alpha": self.alpha,
-            "iterations": self.iterations,
-            "random_state": self.random_state,
-            "num_threads": self.num_threads,
-        }
-
-
-class BPR(_MatrixFactorization):
-    """Bayesian personalised ranking (Rendle et al. 2009), by SGD.
-
-    Wraps ``implicit.cpu.bpr.BayesianPersonalizedRanking``; weights are ignored
-    (any stored interaction is a positive).
-
-    Parameters
-    ----------
-    factors : int, default 64
-    learning_rate : float, default 0.01
-    regularization : float, default 0.01
-    iterations : int, default 100
-    random_state : int or None, default 0
-        Seed of the initial factors and the samplers. implicit's BPR updates the
-        factors from several threads at once (Hogwild), so results are only
-        bit-for-bit reproducible with ``num_threads=1``.
-    num_threads : int, default 0
-        Threads for fitting and recommending; 0 means all cores.
-    show_progress : bool, default False
-    unknown_users : {"error", "popular"}, default "error"
-
-    Attributes
-    ----------
-    user_factors_ : ndarray of shape (n_users, factors + 1), float32
-        As learned by implicit: the last column is all ones.
-    item_factors_ : ndarray of shape (n_items, factors + 1), float32
-        As learned by implicit: the last column is the item bias, so
-        ``user_factors_ @ item_factors_.T`` is the full score.
-
-    Examples
-    --------
-    >>> import scipy.sparse as sp
-    >>> X = sp.csr_matrix([[1, 1, 0], [1, 1, 1], [0, 1, 1]])
-    >>> model = BPR(factors=2, iterations=3, num_threads=1).fit(X)
-    >>> model.user_factors_.shape, model.user_factors_[:, -1].tolist()
-    ((3, 3), [1.0, 1.0, 1.0])
-    """
-
-    def __init__(
-        self,
-        *,
-        factors: int = 64,
-        learning_rate: float = 0.01,
-        regularization: float = 0.01,
-        iterations: int = 100,
-        random_state: int | None = 0,
-        num_threads: int = 0,
-        show_progress: bool = False,
-        unknown_users: UnknownUsers = "error",
-    ) -> None:
-        self.factors = factors
-        self.learning_rate = learning_rate
-        self.regularization = regularization
-        self.iterations = iterations
-        self.random_state = random_state
-        self.num_threads = num_threads
-        self.show_progress = show_progress
-        self.unknown_users = unknown_users
-
-    def _check_params(self) -> None:
-        check_scalar(self.factors, "factors", numbers.Integral, min_val=1)
-        check_scalar(
-            self.learning_rate,
-            "learning_rate",
-            numbers.Real,
-            min_val=0.0,
-            include_boundaries="neither",
-        )
-        check_scalar(self.regularization, "regularization", numbers.Real, min_val=0.0)
-        check_scalar(self.iterations, "iterations", numbers.Integral, min_val=1)
-        _check_random_state(self.random_state)
-        _check_common(self)
-
-    def _inner_kind(self) -> str:
-        return "bpr"
-
-    def _inner_params(self) -> dict[str, Any]:
-        return {
-            "factors": self.factors,
-            "learning_rate": self.learning_rate,
-            "regularization": self.regularization,
             "iterations": self.iterations,
             "random_state": self.random_state,
             "num_threads": self.num_threads,

@@ -6,8 +6,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from recsys.models._base import Recommender
+from recsys.models._bpr import BPR
 from recsys.models._ease import EASE
-from recsys.models._implicit import ALS, BPR, ItemKNN
+from recsys.models._implicit import ALS, ItemKNN
 from recsys.models._popularity import Popularity
 
 __all__ = ["MODELS", "make_model", "model_key"]

@@ -25,7 +25,7 @@ from recsys.explain import (
     foldin_agreement,
     history_scorer,
 )
-from recsys.explain._bpr import _BprScorer, _masked_spearman, _popularity_negatives
+from recsys.explain._bpr import _BprScorer, _masked_spearman, _uniform_negatives
 from recsys.models import BPR, EASE
 
 PLANTED, TARGET = 3, 7
@@ -192,15 +192,28 @@ def test_values_are_ignored_interactions_are_binary(bpr):
     )
 
 
-def test_the_negatives_are_a_systematic_popularity_sample():
-    items, counts = _popularity_negatives(np.array([6.0, 0.0, 2.0]), 4, 0)
-    assert items.tolist() == [0, 2] and counts.tolist() == [3.0, 1.0]
-    popularity = np.array([5.0, 0.0, 1.0, 30.0, 14.0])
-    items, counts = _popularity_negatives(popularity, 100, 7)
-    drawn = np.zeros(5)
-    drawn[items] = counts
-    expected = 100 * popularity / popularity.sum()  # 10, 0, 2, 60, 28
-    assert np.all(np.abs(drawn - expected) < 1.0)
+def test_the_negatives_are_a_uniform_sample_as_the_trainer_draws_them():
+    """BPR's trainer draws negatives uniformly over the catalogue, whatever their popularity."""
+    items, counts = _uniform_negatives(5, 8, 0)  # no larger than the sample: every item, once
+    assert items.tolist() == [0, 1, 2, 3, 4] and counts.tolist() == [1.0] * 5
+    items, counts = _uniform_negatives(1000, 100, 7)
+    assert items.size == np.unique(items).size == 100 and np.all(np.diff(items) > 0)
+    assert counts.tolist() == [1.0] * 100
+    assert items.min() >= 0 and items.max() < 1000
+    np.testing.assert_array_equal(items, _uniform_negatives(1000, 100, 7)[0])  # seeded
+    # uniform: over many seeds each item is drawn about n / N = 10% of the time
+    hits = np.zeros(50)
+    for seed in range(400):
+        hits[_uniform_negatives(50, 5, seed)[0]] += 1
+    assert np.all(np.abs(hits / 400 - 0.1) < 0.06)
+
+
+def test_the_scorer_draws_its_negatives_uniformly_not_by_popularity(bpr):
+    model, X = bpr
+    scorer = history_scorer(model)
+    # 25 items, fewer than the default sample: every item is a negative, with equal weight
+    assert scorer.negatives.items.tolist() == list(range(X.shape[1]))
+    assert np.all(scorer.negatives.counts == 1.0)
 
 
 # --------------------------------------------------------------- base value
@@ -430,8 +443,7 @@ def test_unfitted_and_unsuitable_models_are_named(bpr):
 
 def test_a_history_that_does_not_converge_is_reported(bpr):
     model, X = bpr
-    scorer = _BprScorer(model.item_factors_, model.item_popularity_,
-                        regularization=model.regularization, max_iter=1)
+    scorer = _BprScorer(model.item_factors_, regularization=model.regularization, max_iter=1)
     with pytest.warns(ConvergenceWarning, match=r"BPR fold-in: \d+ of 3 histories did not "
                                                 r"converge in 1 Newton steps"):
         scorer.user_factors(X[:3])

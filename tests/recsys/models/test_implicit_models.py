@@ -115,7 +115,7 @@ def test_each_fit_builds_a_fresh_inner_model() -> None:
     factors = model.item_factors_.copy()
     second = model.fit(X)._inner_
     assert second is not first
-    # implicit's BPR would continue from the old factors if the inner model were reused
+    # cornac's BPR would continue from the old factors if the trained model were reused
     np.testing.assert_array_equal(model.item_factors_, factors)
 
 
