@@ -13,7 +13,9 @@ A sweep expands one model spec into one candidate per value.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -30,6 +32,7 @@ from recsys.rerank import (
     ExposureBudgetReranker,
     FairShareReranker,
     UserGroupBlendReranker,
+    validation_candidates,
 )
 from training._components import build_model
 from training._schema import (
@@ -141,7 +144,11 @@ def fit_candidate(
         model = _fit_model(spec, training, X, ctx, where)
         if fitted is not None:
             fitted[key] = model
-    return model, None if post is None else _fit_reranker(post, X, ctx, where, model)
+    if post is None:
+        return model, None
+    # re-rankers that learn relevance refit the same model on part of the training data
+    refit = partial(_fit_model, spec, training, ctx=ctx, where=where)
+    return model, _fit_reranker(post, X, ctx, where, model, refit)
 
 
 def _fit_model(spec: Any, training: Any, X: sp.csr_matrix, ctx: FairnessContext, where: str) -> Recommender:
@@ -178,13 +185,22 @@ def _fit_model(spec: Any, training: Any, X: sp.csr_matrix, ctx: FairnessContext,
     return model.fit(X)
 
 
-def _fit_reranker(m: Any, X: sp.csr_matrix, ctx: FairnessContext, where: str, model: Recommender) -> Any:
+def _fit_reranker(
+    m: Any, X: sp.csr_matrix, ctx: FairnessContext, where: str, model: Recommender,
+    refit: Callable[[sp.csr_matrix], Recommender],
+) -> Any:
     if isinstance(m, FairShareMitigation):
         return FairShareReranker(strength=m.strength, alpha=m.alpha).fit(
             X, protected_items=ctx.protected_items
         )
     if isinstance(m, ExposureBudgetMitigation):
-        return ExposureBudgetReranker(strength=m.strength).fit(X, protected_items=ctx.protected_items)
+        if m.cost == "score":
+            return ExposureBudgetReranker(strength=m.strength).fit(X, protected_items=ctx.protected_items)
+        vc = validation_candidates(refit, X, n_candidates=max(m.n_candidates, ctx.k), random_state=ctx.seed)
+        return ExposureBudgetReranker(strength=m.strength, cost=m.cost).fit(
+            X, protected_items=ctx.protected_items, validation_ids=vc.ids,
+            validation_scores=vc.scores, validation_relevant=vc.relevant,
+        )
     if isinstance(m, CalibrationMitigation):
         return CalibratedReranker(strength=m.strength, smoothing=m.smoothing).fit(
             X, item_category=ctx.item_codes(m.item_attribute, where)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from evaluation import group_order
 from training._gate import GateDecision
 
 __all__ = ["CardInputs", "build_card", "render_html", "render_markdown"]
@@ -45,6 +46,7 @@ class CardInputs:
     plots: Sequence[Path]
     decision: GateDecision
     servable: tuple[bool, str]
+    warnings: Sequence[str] = ()  # degenerate metrics on this data (training._degenerate)
 
 
 def _num(x: Any) -> str:
@@ -59,13 +61,16 @@ def _num(x: Any) -> str:
 
 def _consumer_blocks(attr: str, table: Mapping[str, Any], k: int) -> list[Block]:
     metrics = table["metrics"]
-    groups = list(table["counts"])
+    groups = group_order(table["counts"])  # "<18" before "56+", not after it
     shown = [m for m in ("ndcg", "recall", "precision") if m in metrics]
     rates = table["outcome"]["rates"]
-    header = ["group", "users"] + [f"{m}@{k}" for m in shown] + ["outcome rate"]
+    ci = (metrics.get("ndcg") or {}).get("ci") or {}
+    header = (["group", "users"] + [f"{m}@{k}" for m in shown]
+              + ([f"ndcg@{k} {round(100 * (table.get('ci_level') or 0.95))}% CI"] if ci else []) + ["outcome rate"])
     rows = [
         [str(g), _num(int(table["counts"][g]))]
         + [_num(metrics[m]["by_group"].get(g)) for m in shown]
+        + ([f"[{_num(ci[g][0])}, {_num(ci[g][1])}]" if ci.get(g) else "-"] if ci else [])
         + [_num(rates.get(g))]
         for g in groups
     ]
@@ -134,9 +139,24 @@ def build_card(inputs: CardInputs) -> list[Block]:
         ("h", 2, "Gate decision"),
         ("p", f"{'PASSED' if d.passed else 'FAILED'}: {d.summary.split(': ', 1)[1]}."
               + (f" Compared with the champion ({d.champion})." if d.champion else "")),
-        ("table", ["metric", "comparison", "threshold", "value", "result", "reason"],
-         [[c.metric, c.comparison, _num(c.threshold), _num(c.value), "pass" if c.passed else "FAIL", c.reason]
+        ("p", "pass: within the threshold. FAIL: past the threshold and statistically significant "
+              "(Holm-corrected across the gate's tests). INCONCLUSIVE: past the threshold without "
+              "significance, or a group too small to judge; it blocks only under gate.strict. "
+              "undefined: the quantity does not exist here (e.g. 0/0)."
+              + (f" INCONCLUSIVE here: {', '.join(c.name for c in d.inconclusive)}." if d.inconclusive else "")),
+        ("table", ["check", "threshold", "estimate", "95% CI", "p (Holm)", "group sizes", "verdict", "reason"],
+         [[c.name, _num(c.threshold), _num(c.value),
+           "-" if c.ci is None else f"[{_num(c.ci[0])}, {_num(c.ci[1])}]",
+           "-" if c.p_adjusted is None else f"{c.p_adjusted:.3g}",
+           "-" if not c.sizes else ", ".join(f"{g}: {n}" for g, n in c.sizes.items()),
+           c.verdict.upper() if c.verdict != "pass" else "pass", c.reason]
           for c in d.checks]),
+    ]
+    if inputs.warnings:
+        blocks.append(("h", 2, "Warnings"))
+        blocks.append(("p", "These metrics degenerate on this data: they are computed but mean little."))
+        blocks.append(("ul", list(inputs.warnings)))
+    blocks += [
         ("h", 2, "Intended use"),
         ("p", inputs.intended_use),
         ("h", 2, "Model"),
@@ -157,7 +177,8 @@ def build_card(inputs: CardInputs) -> list[Block]:
     amp = report.get("bias_amplification", {})
     if amp:
         blocks.append(("h", 3, "Bias amplification"))
-        blocks.append(("table", ["attribute", "mean |amplification|", "mean |gap amplification|"],
+        # the gap amplification is signed (|gap in lists| - |gap in training|), so no |..| in its heading
+        blocks.append(("table", ["attribute", "mean |amplification|", "mean gap amplification (+ widens, - narrows)"],
                        [[a, _num(v.get("mean_abs_amplification")), _num(v.get("mean_abs_gap_amplification"))]
                         for a, v in amp.items()]))
     blocks.append(("h", 2, "Explainability"))

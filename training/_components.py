@@ -29,7 +29,7 @@ from training._schema import (
     TimeCutoffSplit,
 )
 
-__all__ = ["build_model", "load_dataset", "split_dataset"]
+__all__ = ["build_model", "load_dataset", "split_dataset", "validation_split"]
 
 
 def load_dataset(cfg: SyntheticData | MovieLens100KData | TableData, *, seed: int) -> Dataset:
@@ -39,7 +39,8 @@ def load_dataset(cfg: SyntheticData | MovieLens100KData | TableData, *, seed: in
     if isinstance(cfg, MovieLens100KData):
         return load_movielens_100k(cfg.path)
     return load_table(
-        interactions=cfg.interactions, users=cfg.users, items=cfg.items, columns=dict(cfg.columns)
+        interactions=cfg.interactions, users=cfg.users, items=cfg.items, columns=dict(cfg.columns),
+        user_columns=dict(cfg.user_columns), item_columns=dict(cfg.item_columns),
     )
 
 
@@ -59,6 +60,33 @@ def split_dataset(
     else:
         split = time_cutoff(data, cutoff=cfg.cutoff, test_fraction=cfg.test_fraction)
     return apply_relevance_threshold(split, cfg.relevance_threshold)
+
+
+def validation_split(
+    cfg: RandomHoldoutSplit | LeaveLastKSplit | TimeCutoffSplit, split: Split, *, seed: int
+) -> Split:
+    """A validation hold-out carved from ``split.train`` by the same method as the test split.
+
+    Per-user random holdout takes the same fraction of each user's training entries (on
+    its own random stream); leave-last-k the k most recent training entries; a time split
+    the most recent training entries, as large a share of train as test is of the whole.
+    The relevance threshold applies to the validation side as to test.
+    """
+    train = split.train
+    if isinstance(cfg, RandomHoldoutSplit):
+        inner = random_holdout(
+            train,
+            test_fraction=cfg.test_fraction,
+            min_train=cfg.min_train,
+            random_state=[seed if cfg.seed is None else cfg.seed, 1],  # a stream apart from the test split's
+        )
+    elif isinstance(cfg, LeaveLastKSplit):
+        inner = leave_last_k(train, k=cfg.k, min_train=cfg.min_train)
+    else:
+        total = train.n_interactions + split.test.n_interactions
+        share = cfg.test_fraction if cfg.test_fraction is not None else split.test.n_interactions / max(total, 1)
+        inner = time_cutoff(train, test_fraction=min(max(share, 1e-9), 1 - 1e-9))
+    return apply_relevance_threshold(inner, cfg.relevance_threshold)
 
 
 def build_model(kind: str, params: dict[str, Any], *, seed: int) -> Recommender:

@@ -320,6 +320,7 @@ def _counterfactual_metrics(model: Recommender, users: np.ndarray,
     metrics = {
         "explain.counterfactual_flip_rate": max((r for r, _ in values.values()), default=0.0),
         "explain.counterfactual_change": max((c for _, c in values.values()), default=0.0),
+        "explain.counterfactual_n_users": float(known.size),  # the gate's sample size for the flip rate
     }
     for attribute, (rate, change) in values.items():
         if attribute is not None:

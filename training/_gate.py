@@ -1,50 +1,135 @@
 """The promotion gate: a pure function from (metrics, rules, champion's metrics) to a decision.
 
-No MLflow here: the run, ``fairrec gate`` and ``fairrec promote`` all fetch the
-numbers and call :func:`evaluate_gate`, so the three can never disagree. Every
-check is listed with its metric, comparison, threshold, value, verdict and a
-sentence a person can read. A metric the rules need but the metrics lack fails
-its check; nothing is skipped silently.
+No MLflow here: the run, ``fairrec gate``, ``fairrec promote``, ``fairrec serve`` and
+``/admin/reload`` all fetch the logged numbers and call :func:`evaluate_gate`, so they
+can never disagree. The evidence a check reads (estimates, intervals, p-values,
+group sizes) is computed during the run (:mod:`training._evidence`) and logged as
+metrics under ``gate.*``; the decision is recomputed from those and the rules.
+
+Every check ends in one verdict:
+
+* **pass**: the estimate is on the allowed side of its threshold;
+* **fail**: past the threshold (practical significance) *and* statistically
+  significant after Holm's correction across the gate's tests: the
+  employment-law reading of the four-fifths rule;
+* **inconclusive**: past the threshold but not significant, or a group that
+  would be past it is smaller than ``min_group_size``; blocks only under
+  ``strict``;
+* **undefined**: the quantity does not exist here (a 0/0 ratio, fewer than two
+  judgeable groups); said with its reason, never a violation.
+
+A configured floor or ceiling whose metric is missing fails: nothing is skipped
+silently.
 """
 
 from __future__ import annotations
 
 import difflib
+import hashlib
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-__all__ = ["Check", "GateDecision", "GateRules", "evaluate_gate", "format_decision", "rules_from_config"]
+from training._gate_checks import (
+    ParityRule,
+    bound_check,
+    evidence_checks,
+    holm,
+    regression_check,
+)
 
-FOUR_FIFTHS = 0.8
-Comparison = Literal[">=", "<=", "non-regression"]
+__all__ = [
+    "Check", "GateDecision", "GateRules", "ParityRule", "evaluate_gate", "format_decision",
+    "rules_from_config",
+]
+
+Verdict = Literal["pass", "fail", "inconclusive", "undefined"]
 
 
 @dataclass(frozen=True, kw_only=True)
 class GateRules:
-    """Resolved thresholds: metric names are final (no ``{k}`` left)."""
+    """Resolved rules: metric names are final (no ``{k}`` left), attributes sanitised.
+
+    The defaults and their sources are documented in the README ("The promotion gate").
+    """
 
     floors: Mapping[str, float] = field(default_factory=dict)
     ceilings: Mapping[str, float] = field(default_factory=dict)
     regression_metric: str | None = None
     regression_tolerance: float = 0.0
-    four_fifths: frozenset[str] = frozenset()  # floors that come from the four-fifths rule
+    parity: tuple[ParityRule, ...] = ()
+    levelling_down: tuple[str, ...] = ()  # attributes checked on mitigated candidates
+    levelling_down_tolerance: float = 0.02
+    provider_exposure: float | None = None  # floor on the protected item group's exposure share
+    protected_reliance: float | None = 0.1
+    counterfactual_flip_rate: float | None = 0.0
+    alpha: float = 0.05
+    strict: bool = False
+    min_group_size: int = 30
+    n_resamples: int = 1000
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["floors"], out["ceilings"] = dict(self.floors), dict(self.ceilings)
+        out["parity"] = [asdict(p) for p in self.parity]
+        out["levelling_down"] = list(self.levelling_down)
+        return out
+
+    @classmethod
+    def from_json(cls, payload: Mapping[str, Any]) -> GateRules:
+        data = dict(payload)
+        data["parity"] = tuple(ParityRule(**p) for p in data.get("parity", ()))
+        data["levelling_down"] = tuple(data.get("levelling_down", ()))
+        return cls(**data)
+
+    @property
+    def sha256(self) -> str:
+        """A fingerprint of the rules, recorded with every decision."""
+        text = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True, kw_only=True)
 class Check:
+    """One check with its evidence; ``blocking`` says whether it stops promotion."""
+
+    name: str
     metric: str
-    comparison: Comparison
+    comparison: str
     threshold: float | None
     value: float | None
-    passed: bool
+    verdict: Verdict
     reason: str
+    blocking: bool = False
+    ci: tuple[float, float] | None = None
+    p_value: float | None = None
+    p_adjusted: float | None = None
+    sizes: Mapping[str, int] | None = None
+    test: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        return not self.blocking
 
     @property
     def label(self) -> str:
-        """The metric, qualified when the check is not a plain bound (a metric may have both)."""
-        return self.metric if self.comparison in (">=", "<=") else f"{self.metric} ({self.comparison})"
+        return self.name
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["ci"] = None if self.ci is None else list(self.ci)
+        out["sizes"] = None if self.sizes is None else dict(self.sizes)
+        out["passed"] = self.passed
+        return out
+
+    @classmethod
+    def from_json(cls, payload: Mapping[str, Any]) -> Check:
+        data = {k: v for k, v in payload.items() if k != "passed"}
+        if data.get("ci") is not None:
+            data["ci"] = tuple(data["ci"])
+        return cls(**data)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,98 +137,54 @@ class GateDecision:
     passed: bool
     checks: tuple[Check, ...]
     champion: str | None  # a label such as "version 3", or None when there is none
+    strict: bool = False
+    rules_sha256: str | None = None
+
+    def _with(self, verdict: str) -> tuple[Check, ...]:
+        return tuple(c for c in self.checks if c.verdict == verdict)
 
     @property
     def failed(self) -> tuple[Check, ...]:
-        return tuple(c for c in self.checks if not c.passed)
+        return tuple(c for c in self.checks if c.blocking)
+
+    @property
+    def inconclusive(self) -> tuple[Check, ...]:
+        return self._with("inconclusive")
+
+    @property
+    def undefined(self) -> tuple[Check, ...]:
+        return self._with("undefined")
 
     @property
     def summary(self) -> str:
+        counts = ", ".join(f"{len(self._with(v))} {v}" for v in ("pass", "fail", "inconclusive", "undefined")
+                           if self._with(v))
         if self.passed:
-            return f"pass: all {len(self.checks)} checks passed"
-        names = ", ".join(c.label for c in self.failed)
-        return f"fail: {len(self.failed)} of {len(self.checks)} checks failed ({names})"
+            loud = (f"; INCONCLUSIVE: {', '.join(c.name for c in self.inconclusive)}"
+                    if self.inconclusive else "")
+            return f"pass: {len(self.checks)} checks ({counts}){loud}"
+        names = ", ".join(c.name for c in self.failed)
+        return f"fail: {len(self.failed)} of {len(self.checks)} checks block promotion ({names})"
 
     def to_json(self) -> dict[str, Any]:
         return {
             "passed": self.passed,
             "summary": self.summary,
             "champion": self.champion,
-            "checks": [asdict(c) for c in self.checks],
+            "strict": self.strict,
+            "rules_sha256": self.rules_sha256,
+            "checks": [c.to_json() for c in self.checks],
         }
 
     @classmethod
     def from_json(cls, payload: Mapping[str, Any]) -> GateDecision:
         return cls(
             passed=bool(payload["passed"]),
-            checks=tuple(Check(**c) for c in payload["checks"]),
+            checks=tuple(Check.from_json(c) for c in payload["checks"]),
             champion=payload.get("champion"),
+            strict=bool(payload.get("strict", False)),
+            rules_sha256=payload.get("rules_sha256"),
         )
-
-
-def _fmt(x: float) -> str:
-    return f"{x:.4g}"
-
-
-def _missing(metric: str, available: Sequence[str]) -> str:
-    hint = difflib.get_close_matches(metric, list(available), n=1, cutoff=0.75)
-    suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
-    return f"{metric} was not produced by this run{suggestion}; a required metric cannot be skipped"
-
-
-def _value(metrics: Mapping[str, float], metric: str) -> float | None:
-    value = metrics.get(metric)
-    if value is None or not math.isfinite(float(value)):
-        return None
-    return float(value)
-
-
-def _bound_check(metrics: Mapping[str, float], metric: str, threshold: float, *, floor: bool,
-                 four_fifths: bool) -> Check:
-    op: Comparison = ">=" if floor else "<="
-    value = _value(metrics, metric)
-    if value is None:
-        return Check(metric=metric, comparison=op, threshold=threshold, value=None, passed=False,
-                     reason=_missing(metric, sorted(metrics)))
-    passed = value >= threshold if floor else value <= threshold
-    kind = "floor" if floor else "ceiling"
-    rule = " (the four-fifths rule)" if four_fifths else ""
-    if passed:
-        relation = "at least" if floor else "at most"
-        reason = f"{metric} = {_fmt(value)} is {relation} the {kind} {_fmt(threshold)}{rule}"
-    else:
-        relation = "below" if floor else "above"
-        reason = f"{metric} = {_fmt(value)} is {relation} the {kind} {_fmt(threshold)}{rule}"
-    return Check(metric=metric, comparison=op, threshold=threshold, value=value, passed=passed,
-                 reason=reason)
-
-
-def _regression_check(metrics: Mapping[str, float], metric: str, tolerance: float,
-                      champion: Mapping[str, float] | None, label: str | None) -> Check:
-    value = _value(metrics, metric)
-    if value is None:
-        return Check(metric=metric, comparison="non-regression", threshold=None, value=None,
-                     passed=False, reason=_missing(metric, sorted(metrics)))
-    if champion is None:
-        return Check(metric=metric, comparison="non-regression", threshold=None, value=value,
-                     passed=True, reason=f"no champion yet: {metric} = {_fmt(value)} has nothing to regress from")
-    who = label or "the champion"
-    reference = _value(champion, metric)
-    if reference is None:
-        return Check(metric=metric, comparison="non-regression", threshold=None, value=value,
-                     passed=False,
-                     reason=f"{who} has no {metric}, so a regression cannot be ruled out")
-    threshold = reference * (1.0 - tolerance) if reference >= 0 else reference * (1.0 + tolerance)
-    passed = value >= threshold
-    drop = (reference - value) / abs(reference) if reference != 0 else 0.0
-    if passed:
-        reason = (f"{metric} = {_fmt(value)} vs {who}'s {_fmt(reference)}: within the allowed "
-                  f"{tolerance:.1%} drop")
-    else:
-        reason = (f"{metric} = {_fmt(value)} is {drop:.1%} below {who}'s {_fmt(reference)}; "
-                  f"at most a {tolerance:.1%} drop is allowed")
-    return Check(metric=metric, comparison="non-regression", threshold=threshold, value=value,
-                 passed=passed, reason=reason)
 
 
 def evaluate_gate(
@@ -157,60 +198,99 @@ def evaluate_gate(
 
     Examples
     --------
-    >>> rules = GateRules(floors={"ndcg_at_10": 0.3}, ceilings={"dp": 0.1})
+    >>> rules = GateRules(floors={"ndcg_at_10": 0.3}, ceilings={"dp": 0.1},
+    ...                   protected_reliance=None, counterfactual_flip_rate=None)
     >>> d = evaluate_gate({"ndcg_at_10": 0.35}, rules)
-    >>> d.passed, [c.passed for c in d.checks]
-    (False, [True, False])
+    >>> d.passed, [c.verdict for c in d.checks]
+    (False, ['pass', 'fail'])
     >>> d.checks[1].reason
     'dp was not produced by this run; a required metric cannot be skipped'
     """
-    checks = [
-        _bound_check(metrics, m, t, floor=True, four_fifths=m in rules.four_fifths)
-        for m, t in rules.floors.items()
-    ]
-    checks += [_bound_check(metrics, m, t, floor=False, four_fifths=False) for m, t in rules.ceilings.items()]
+    available = sorted(metrics)
+    checks = [bound_check(metrics, m, t, floor=True, available=available) for m, t in rules.floors.items()]
+    checks += [bound_check(metrics, m, t, floor=False, available=available) for m, t in rules.ceilings.items()]
     if rules.regression_metric is not None:
-        checks.append(_regression_check(metrics, rules.regression_metric, rules.regression_tolerance,
-                                        champion, champion_label))
-    return GateDecision(passed=all(c.passed for c in checks), checks=tuple(checks),
-                        champion=champion_label if champion is not None else None)
+        checks.append(regression_check(metrics, rules.regression_metric, rules.regression_tolerance,
+                                       champion, champion_label, available=available))
+    pending = evidence_checks(metrics, rules, available=available)
+    adjusted = holm([p.p_value for p in pending])
+    for p, p_adj in zip(pending, adjusted):
+        checks.append(p.decide(p_adj, alpha=rules.alpha))
+    final = tuple(_block(c, rules.strict) for c in checks)
+    return GateDecision(passed=not any(c.blocking for c in final), checks=final,
+                        champion=champion_label if champion is not None else None,
+                        strict=rules.strict, rules_sha256=rules.sha256)
 
 
-def rules_from_config(gate: Any, *, sensitive: Sequence[str], k: int) -> GateRules:
-    """Resolve a :class:`~training._schema.GateConfig`: ``{k}`` filled in, four-fifths floors added.
+def _block(check: Any, strict: bool) -> Check:
+    blocking = check.verdict == "fail" or (strict and check.verdict == "inconclusive")
+    return Check(**{**check.__dict__, "blocking": blocking})
 
-    An explicit floor on a four-fifths metric wins over the rule's 0.8.
-    """
+
+def rules_from_config(gate: Any, *, sensitive: Sequence[str], segments: Sequence[str] = (),
+                      k: int, item_group: str = "popularity", protected_group: str = "tail") -> GateRules:
+    """Resolve a :class:`~training._schema.GateConfig`: ``{k}`` filled in, one parity rule per attribute."""
     from evaluation import sanitize_label
 
     def name(template: str) -> str:
         return template.replace("{k}", str(k))
 
-    floors: dict[str, float] = {}
-    four_fifths: set[str] = set()
-    if gate.four_fifths:
+    parity: list[ParityRule] = []
+    if gate.utility_parity is not None:
+        metric = name(gate.utility_parity.metric)
         for attribute in sensitive:
-            metric = f"disparate_impact.{sanitize_label(attribute)}"
-            floors[metric] = FOUR_FIFTHS
-            four_fifths.add(metric)
-    for template, value in gate.floors.items():
-        floors[name(template)] = float(value)
-        four_fifths.discard(name(template))
+            parity.append(ParityRule(kind="utility", attribute=sanitize_label(attribute), metric=metric,
+                                     threshold=float(gate.utility_parity.threshold),
+                                     segment=attribute in segments))
+    if gate.outcome_parity is not None:
+        outcome = f"contains_{sanitize_label(protected_group)}_at_{k}"
+        for attribute in sensitive:
+            if attribute in segments:
+                continue
+            parity.append(ParityRule(kind="outcome", attribute=sanitize_label(attribute), metric=outcome,
+                                     threshold=float(gate.outcome_parity.threshold)))
     regression = gate.non_regression
     return GateRules(
-        floors=floors,
+        floors={name(t): float(v) for t, v in gate.floors.items()},
         ceilings={name(t): float(v) for t, v in gate.ceilings.items()},
         regression_metric=None if regression is None else name(regression.metric),
         regression_tolerance=0.0 if regression is None else float(regression.tolerance),
-        four_fifths=frozenset(four_fifths),
+        parity=tuple(parity),
+        levelling_down=tuple(sanitize_label(a) for a in sensitive if a not in segments)
+        if gate.levelling_down is not None else (),
+        levelling_down_tolerance=0.02 if gate.levelling_down is None else float(gate.levelling_down.tolerance),
+        provider_exposure=None if gate.provider_exposure is None else float(gate.provider_exposure.min_share),
+        protected_reliance=gate.protected_reliance,
+        counterfactual_flip_rate=gate.counterfactual_flip_rate,
+        alpha=float(gate.alpha),
+        strict=bool(gate.strict),
+        min_group_size=int(gate.min_group_size),
+        n_resamples=int(gate.n_resamples),
     )
 
 
+def missing_reason(metric: str, available: Sequence[str]) -> str:
+    hint = difflib.get_close_matches(metric, list(available), n=1, cutoff=0.75)
+    suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
+    return f"{metric} was not produced by this run{suggestion}; a required metric cannot be skipped"
+
+
+_MARK = {"pass": "pass", "fail": "FAIL", "inconclusive": "INCONCLUSIVE", "undefined": "undefined"}
+
+
 def format_decision(decision: GateDecision, *, title: str) -> str:
-    """A readable report: one line per check, the verdict last."""
+    """A readable report: one line per check (verdict, reason, interval, p-value), the verdict last."""
     lines = [title]
     for c in decision.checks:
-        lines.append(f"  [{'pass' if c.passed else 'FAIL'}] {c.reason}")
+        evidence = []
+        if c.ci is not None and all(math.isfinite(x) for x in c.ci):
+            evidence.append(f"95% CI [{c.ci[0]:.3g}, {c.ci[1]:.3g}]")
+        if c.p_adjusted is not None and math.isfinite(c.p_adjusted):
+            evidence.append(f"p = {c.p_adjusted:.3g} (Holm)")
+        if c.sizes:
+            evidence.append("n: " + ", ".join(f"{g}={n}" for g, n in c.sizes.items()))
+        more = f" [{'; '.join(evidence)}]" if evidence else ""
+        lines.append(f"  [{_MARK[c.verdict]}] {c.reason}{more}")
     verdict, detail = decision.summary.split(": ", 1)
     lines.append(f"  => {verdict.upper()}: {detail}")
     return "\n".join(lines)

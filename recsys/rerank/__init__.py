@@ -13,6 +13,7 @@ from recsys.rerank._category_share import CategoryShareReranker
 from recsys.rerank._exposure_budget import ExposureBudgetReranker
 from recsys.rerank._fair_share import FairShareReranker
 from recsys.rerank._user_fair import UserGroupBlendReranker
+from recsys.rerank._validation import ValidationCandidates, validation_candidates
 
 __all__ = [
     "RERANKERS",
@@ -22,6 +23,8 @@ __all__ = [
     "FairShareReranker",
     "Reranker",
     "UserGroupBlendReranker",
+    "ValidationCandidates",
+    "validation_candidates",
 ]
 
 #: re-rankers by registry key, as named in configs

@@ -32,6 +32,10 @@ CONFIG = {
         {
             "name": "ease_budget", "type": "ease", "params": {"l2": 50.0},
             "mitigation": {"kind": "exposure_budget", "strength": 0.2},
+        },
+        {
+            "name": "ease_sweep", "type": "ease", "params": {"l2": 50.0},
+            "mitigation": {"kind": "exposure_budget", "strength": 0.2},
             "sweep": {"parameter": "strength", "values": [0.0, 0.2]},
         },
         {
@@ -64,10 +68,21 @@ def _metrics(out: Path, name: str) -> dict[str, float]:
 
 def test_candidates_after_sweep_expansion(run_dir: Path) -> None:
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert sorted(summary["models"]) == ["als_damped", "ease", "ease_budget-strength0", "ease_budget-strength0.2"]
-    frontier = pd.read_csv(run_dir / "frontier_ease_budget.csv")
+    validation = json.loads((run_dir / "validation.json").read_text())
+    # every sweep value is scored on validation; one value per sweep is refitted and tested
+    assert sorted(validation) == ["als_damped", "ease", "ease_budget", "ease_sweep-strength0", "ease_sweep-strength0.2"]
+    swept = [n for n in summary["models"] if n.startswith("ease_sweep")]
+    assert sorted(summary["models"]) == sorted(["als_damped", "ease", "ease_budget", *swept]) and len(swept) == 1
+    passing = [n for n in validation if n.startswith("ease_sweep") and validation[n]["gate"]["passed"]]
+    best = max(passing or validation, key=lambda n: validation[n]["metrics"][f"ndcg_at_{K}"]
+               if n.startswith("ease_sweep") else -1)
+    assert swept == [best]  # chosen on validation numbers
+    assert summary["models"][best]["validation_metrics"] == validation[best]["metrics"]
+    frontier = pd.read_csv(run_dir / "frontier_ease_sweep.csv")
     assert frontier["strength"].tolist() == [0.0, 0.2]
-    assert (run_dir / "frontier_ease_budget.png").stat().st_size > 0
+    assert frontier[f"ndcg_at_{K}"].tolist() == [validation[f"ease_sweep-strength{v:g}"]["metrics"][f"ndcg_at_{K}"]
+                                                 for v in (0.0, 0.2)]
+    assert (run_dir / "frontier_ease_sweep.png").stat().st_size > 0
     for name in summary["models"]:
         assert (run_dir / name / "plots" / "group_ndcg.png").is_file()
         assert (run_dir / name / "fairness_report.json").is_file()
@@ -78,7 +93,7 @@ def test_demographic_parity_recomputed_with_fairlearn(run_dir: Path) -> None:
     items = pd.read_parquet(run_dir / "items.parquet")
     test = pd.read_parquet(run_dir / "split" / "test.parquet")
     tail = set(items.loc[items["popularity_group"] == "tail", "item_id"])
-    for name in ("ease", "ease_budget-strength0.2", "als_damped"):
+    for name in ("ease", "ease_budget", "als_damped"):
         recs = pd.read_parquet(run_dir / name / "recommendations.parquet")
         evaluated = sorted(test["user_id"].unique())
         has_tail = recs.assign(t=recs["item_id"].isin(tail)).groupby("user_id")["t"].any()
@@ -113,18 +128,18 @@ def test_per_group_quality_recomputed_with_metric_frame(run_dir: Path) -> None:
 
 def test_twin_comparison_and_exposure_target(run_dir: Path) -> None:
     plain = _metrics(run_dir, "ease")
-    off = _metrics(run_dir, "ease_budget-strength0")
-    on = _metrics(run_dir, "ease_budget-strength0.2")
+    off = json.loads((run_dir / "validation.json").read_text())["ease_sweep-strength0"]["metrics"]
+    on = _metrics(run_dir, "ease_budget")
     q = f"ndcg_at_{K}"
-    # the twin of a re-ranked EASE is EASE itself; strength 0 changes nothing
+    # the twin of a re-ranked EASE is EASE itself; strength 0 changes nothing (seen on validation)
     assert on[f"twin.{q}"] == pytest.approx(plain[q])
-    assert off[q] == pytest.approx(plain[q]) and off[f"mitigation.{q}.relative_change"] == 0.0
+    assert off[q] == pytest.approx(off[f"twin.{q}"]) and off[f"mitigation.{q}.relative_change"] == 0.0
     assert on["exposure_share.popularity.tail"] >= 0.2 - 1e-9
     assert on["twin.exposure_share.popularity.tail"] == pytest.approx(plain["exposure_share.popularity.tail"])
     rel = (on[q] - plain[q]) / plain[q]
     assert on[f"mitigation.{q}.relative_change"] == pytest.approx(rel)
     assert on["levelling_down.gender"] in (0.0, 1.0)
-    report = json.loads((run_dir / "ease_budget-strength0.2" / "fairness_report.json").read_text())
+    report = json.loads((run_dir / "ease_budget" / "fairness_report.json").read_text())
     assert {c["attribute"] for c in report["twin_comparison"]} == {"gender", "age_group"}
 
 

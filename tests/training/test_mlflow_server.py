@@ -88,7 +88,8 @@ class _KillAt(Progress):
 def test_a_server_dying_mid_run_moves_no_alias_and_a_rerun_succeeds(server: MlflowServer, tmp_path: Path) -> None:
     raw = yaml.safe_load((CONFIGS / "planted_bias_mitigated.yaml").read_text())
     raw["name"] = "fault"
-    raw["gate"] = {"registered_model": "fault-model"}  # the default gate: four-fifths + non-regression
+    # the default gate plus the named outcome (four-fifths on "the top-10 holds a cat_0 item")
+    raw["gate"] = {"registered_model": "fault-model", "outcome_parity": {"outcome": "contains_protected"}}
     raw["explain"] = {"enabled": False}
     raw["models"] = [{"name": "ease", "type": "ease", "params": {"l2": 200.0}}] + raw["models"]
     cfg_file = tmp_path / "fault.yaml"
