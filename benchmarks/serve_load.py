@@ -5,14 +5,17 @@ What it does:
 1. fits EASE on a per-user 75/25 random hold-out of MovieLens 100K and writes a bundle;
 2. times the raw in-process work per request (recommend + explain, no HTTP) as the baseline;
 3. starts the service in a separate process (uvicorn on a free loopback port, the bundle
-   served as an unregistered bundle, consent store and audit log in a temporary directory);
+   served as an unregistered bundle, consent store and audit log in a temporary directory),
+   with authentication on (a user-token secret and an operator token) unless ``--no-auth``;
 4. drives ``GET /users/{id}/recommendations?k=10&explain=true`` from ``--clients`` threads,
-   each with its own keep-alive HTTP connection, in a closed loop over all users;
+   each with its own keep-alive HTTP connection, in a closed loop over all users; each
+   request carries that user's token (signed once per user before the run, as the embedding
+   application would; the service checks the signature on every request);
 5. prints throughput, p50/p99 latency and the number of errors (anything but a 200 with
    10 explained items), and checks the audit log has one record per request; the baseline
    for comparison is the same work done in process, one request at a time.
 
-Run: ``.venv/bin/python benchmarks/serve_load.py [--data DIR] [--clients 16] [--requests 6000]``.
+Run: ``.venv/bin/python benchmarks/serve_load.py [--data DIR] [--clients 16] [--requests 6000] [--no-auth]``.
 The floor the service must meet: p99 under 50 ms at 16 clients with zero errors (exit status 1
 otherwise).
 """
@@ -37,6 +40,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 P99_FLOOR_MS = 50.0
+# benchmark-only credentials, generated per run (never a real deployment's)
+USER_SECRET = os.urandom(32).hex()
+OPERATOR_TOKEN = os.urandom(32).hex()
 
 
 def build_bundle(data_dir: Path, out: Path) -> Path:
@@ -77,15 +83,21 @@ def baseline(bundle_dir: Path, users: list[str], k: int) -> dict[str, float]:
     return out
 
 
-def serve_process(bundle_dir: Path, work: Path, port: int) -> subprocess.Popen:
+def serve_process(bundle_dir: Path, work: Path, port: int, *, auth: bool) -> subprocess.Popen:
+    # the credentials go through the environment, not the command line (which `ps` shows)
     code = (
-        "import sys; from pathlib import Path; sys.path.insert(0, sys.argv[1]);"
+        "import os, sys; from pathlib import Path; sys.path.insert(0, sys.argv[1]);"
         "from recsys.serving import ServeSettings, serve;"
+        "auth = sys.argv[5] == 'auth';"
         "serve(ServeSettings(model=sys.argv[2], allow_unregistered=True, port=int(sys.argv[3]),"
-        " consent_path=Path(sys.argv[4]) / 'consent.sqlite', audit_path=Path(sys.argv[4]) / 'audit.jsonl'),"
+        " consent_path=Path(sys.argv[4]) / 'consent.sqlite', audit_path=Path(sys.argv[4]) / 'audit.jsonl',"
+        " user_token_secret=os.environ['BENCH_USER_SECRET'] if auth else None,"
+        " admin_token=os.environ['BENCH_OPERATOR_TOKEN'] if auth else None, insecure_local=not auth),"
         " log_level='warning', access_log=False)"
     )
-    return subprocess.Popen([sys.executable, "-c", code, str(REPO), str(bundle_dir), str(port), str(work)])
+    env = {**os.environ, "BENCH_USER_SECRET": USER_SECRET, "BENCH_OPERATOR_TOKEN": OPERATOR_TOKEN}
+    return subprocess.Popen([sys.executable, "-c", code, str(REPO), str(bundle_dir), str(port), str(work),
+                             "auth" if auth else "open"], env=env)
 
 
 def free_port() -> int:
@@ -112,7 +124,8 @@ def wait_ready(port: int, proc: subprocess.Popen, timeout: float = 60.0) -> None
     raise RuntimeError("the server did not become ready")
 
 
-def drive(port: int, users: list[str], *, clients: int, n_requests: int, k: int) -> tuple[list[float], int, float]:
+def drive(port: int, users: list[str], *, clients: int, n_requests: int, k: int,
+          tokens: dict[str, str]) -> tuple[list[float], int, float]:
     """Closed-loop load: each client sends its share of requests back to back."""
     latencies: list[list[float]] = [[] for _ in range(clients)]
     errors = [0] * clients
@@ -125,7 +138,8 @@ def drive(port: int, users: list[str], *, clients: int, n_requests: int, k: int)
             user = users[r % len(users)]
             t0 = time.perf_counter()
             try:
-                conn.request("GET", f"/users/{user}/recommendations?k={k}&explain=true")
+                headers = {"Authorization": f"Bearer {tokens[user]}"} if tokens else {}
+                conn.request("GET", f"/users/{user}/recommendations?k={k}&explain=true", headers=headers)
                 response = conn.getresponse()
                 body = response.read()
                 ok = response.status == 200
@@ -158,7 +172,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=6000)
     parser.add_argument("--warmup", type=int, default=500)
     parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--no-auth", action="store_true",
+                        help="serve with insecure_local (no credentials), as before authentication existed")
     args = parser.parse_args(argv)
+    auth = not args.no_auth
 
     with tempfile.TemporaryDirectory(prefix="fairrec-serve-load-") as tmp:
         work = Path(tmp)
@@ -167,13 +184,16 @@ def main(argv: list[str] | None = None) -> int:
 
         users = [str(u) for u in load_bundle(bundle_dir).user_ids.tolist()]
         raw = baseline(bundle_dir, users, args.k)
+        from recsys.serving import issue_user_token
+
+        tokens = {u: issue_user_token(u, secret=USER_SECRET, ttl_seconds=3600) for u in users} if auth else {}
         port = free_port()
-        proc = serve_process(bundle_dir, work, port)
+        proc = serve_process(bundle_dir, work, port, auth=auth)
         try:
             wait_ready(port, proc)
-            drive(port, users, clients=args.clients, n_requests=args.warmup, k=args.k)
+            drive(port, users, clients=args.clients, n_requests=args.warmup, k=args.k, tokens=tokens)
             latencies, errors, elapsed = drive(port, users, clients=args.clients,
-                                               n_requests=args.requests, k=args.k)
+                                               n_requests=args.requests, k=args.k, tokens=tokens)
         finally:
             proc.terminate()
             proc.wait(timeout=30)
@@ -185,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"EASE on MovieLens 100K (943 users, 1682 items), top-{args.k} with explanations")
     print(f"machine: {os.cpu_count()} CPUs, shared by the server and the clients; server: uvicorn, "
           f"1 process; clients: {args.clients} threads, keep-alive connections, closed loop")
+    print("authentication: " + ("on (a signed user token per request)" if auth else
+                                "off (insecure_local)"))
     print(f"requests {len(ms)} (after {args.warmup} warm-up), errors {errors}, audit records "
           f"{audited} (expected {expected_records})")
     print(f"throughput {len(ms) / elapsed:.0f} requests/s")

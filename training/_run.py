@@ -41,10 +41,11 @@ import yaml
 
 from recsys.data import Dataset, Split
 from recsys.errors import FairrecError
-from recsys.serving import drop_opted_out, opted_out_users
+from recsys.serving import drop_opted_out, drop_withdrawn_categories, opted_out_users, withdrawn_categories
 from training._checks import check_data, check_rank_by
 from training._components import load_dataset, split_dataset, validation_split
 from training._config import config_to_dict
+from training._consent_report import consent_training_metrics
 from training._frontier import frontier_table, plot_frontier, target_metric
 from training._gate import GateRules, evaluate_gate, rules_from_config
 from training._degenerate import data_warnings, metric_warnings
@@ -187,11 +188,12 @@ def run_experiment(
             root = staged.path
             with progress.step(f"loading data ({config.data.loader})"):
                 dataset = load_dataset(config.data, seed=config.seed)
-            excluded = {"n_opted_out_users": 0, "n_opted_out_interactions": 0}
+            excluded = {"n_opted_out_users": 0, "n_opted_out_interactions": 0, "n_withdrawn_category_interactions": 0}
             if config.consent.store is not None:
                 dataset, excluded = _honour_consent(dataset, config.consent.store)
                 progress.info("  consent: {n_opted_out_users} opted-out user(s), {n_opted_out_interactions} of "
-                              "their interactions left out of training and evaluation".format(**excluded))
+                              "their interactions left out of training and evaluation; {n_withdrawn_category_interactions} "
+                              "interaction(s) in categories users withdrew".format(**excluded))
             _check_attributes(config, dataset)
             check_data(config, dataset)  # settings against this data: a clear error, not a traceback later
             warnings = data_warnings(config, dataset)  # metrics that would degenerate: named, not silent
@@ -234,6 +236,8 @@ def run_experiment(
                 v.candidate.name: {"metrics": v.metrics, "gate": v.gate.to_json()} for v in validated})
             recorder = Recorder(config, test, tracker, parent, champion, root)
             recorder.warnings = list(warnings)
+            if config.consent.store is not None:  # consent as a metric: opt-out rates per group, with sizes
+                stats.update(consent_training_metrics(config.consent.store, dataset.users, fc.sensitive))
             if tracker is not None and parent is not None:
                 tracker.log_params(parent, _flatten("", config_to_dict(config), {}))
                 tracker.log_metrics(parent, stats)
@@ -322,8 +326,14 @@ def _honour_consent(dataset: Dataset, store: Path) -> tuple[Dataset, dict[str, i
         raise FairrecError(f"consent.store: {str(exc).removeprefix('consent_path: ')}") from exc
     before = dataset.interactions.n_interactions
     kept = drop_opted_out(dataset.interactions, opted_out)
+    after_opt_out = kept.n_interactions
+    # interactions with item categories a user withdrew from personalisation are left out too
+    categories = dataset.items["category"].astype(str).to_numpy() if "category" in dataset.items.columns else None
+    if categories is not None:
+        kept = drop_withdrawn_categories(kept, withdrawn_categories(store), categories)
     known = np.isin(dataset.interactions.user_ids.astype(str), np.asarray(sorted(opted_out), dtype=str))
     return replace(dataset, interactions=kept), {
         "n_opted_out_users": int(known.sum()),
-        "n_opted_out_interactions": int(before - kept.n_interactions),
+        "n_opted_out_interactions": int(before - after_opt_out),
+        "n_withdrawn_category_interactions": int(after_opt_out - kept.n_interactions),
     }

@@ -8,8 +8,11 @@
   transparency page, reload without restart).
 * :class:`ConsentStore`, :func:`opted_out_users`, :func:`drop_opted_out`: consent
   to personalisation, honoured by serving and by training.
+* :func:`issue_user_token`, :func:`verify_user_token`: the signed, expiring user
+  tokens the service accepts (``docs/security.md``).
 """
 
+from recsys.serving._auth import TokenRefused, issue_user_token, verify_user_token
 from recsys.serving._audit import (
     AUDIT_FIELDS,
     AuditRecord,
@@ -17,6 +20,7 @@ from recsys.serving._audit import (
     SqliteAuditLog,
     open_audit_log,
 )
+from recsys.serving._digest import bundle_sha256
 from recsys.serving._bundle import (
     ModelBundle,
     NotServableError,
@@ -30,7 +34,9 @@ from recsys.serving._consent import (
     drop_opted_out,
     opted_out_users,
 )
+from recsys.serving._consent_log import consent_history, drop_withdrawn_categories, withdrawn_categories
 from recsys.serving._engine import ListRequest, ServingEngine, UnknownItemError
+from recsys.serving._erasure import ERASED_USER, ErasureReport, PersonalData, erase_user, personal_data
 from recsys.serving._settings import ServeSettings
 from recsys.serving._source import (
     GateInfo,
@@ -44,6 +50,7 @@ from recsys.serving._source import (
 from typing import Any
 
 __all__ = [
+    "bundle_sha256",
     "AUDIT_FIELDS",
     "AuditRecord",
     "ConsentRecord",
@@ -61,16 +68,27 @@ __all__ = [
     "ServingEngine",
     "SqliteAuditLog",
     "StoreUnavailableError",
+    "TokenRefused",
     "UnknownItemError",
     "build_server",
     "create_app",
+    "consent_history",
+    "ERASED_USER",
+    "ErasureReport",
+    "PersonalData",
+    "erase_user",
+    "personal_data",
     "drop_opted_out",
+    "drop_withdrawn_categories",
+    "issue_user_token",
     "load_bundle",
     "open_audit_log",
     "opted_out_users",
+    "withdrawn_categories",
     "resolve_model",
     "save_bundle",
     "serve",
+    "verify_user_token",
 ]
 
 # The HTTP layer (FastAPI, uvicorn) loads on first use (PEP 562): training imports this

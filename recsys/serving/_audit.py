@@ -47,6 +47,8 @@ class AuditRecord:
     basis: str
     reasons: tuple[str, ...]
     explained: bool
+    # item categories the user withdrew from personalisation; their items were left out of the list
+    withheld_categories: tuple[str, ...] = ()
 
 
 #: the fields (JSON keys, SQLite columns) of every audit record, in order
@@ -78,11 +80,19 @@ def _from_mapping(data: dict) -> AuditRecord:
         "items": tuple(data["items"]),
         "reasons": tuple(data["reasons"]),
         "explained": bool(data["explained"]),
+        "withheld_categories": tuple(data.get("withheld_categories") or ()),  # absent in older logs
     })
 
 
 class JsonLinesAuditLog:
-    """Append-only JSON lines; each record is one ``write`` on an ``O_APPEND`` descriptor.
+    """JSON lines, rotated by size: ``audit.jsonl``, then ``audit.jsonl.1`` (newest) ... ``.N`` (oldest).
+
+    Each record is one ``write`` on an ``O_APPEND`` descriptor. A record that would take
+    the file past ``max_bytes`` first rotates it (the oldest backup is dropped), so the
+    log never holds more than about ``(backups + 1) * max_bytes``; ``max_bytes=0``: never
+    rotated. The rotation follows :class:`logging.handlers.RotatingFileHandler`'s naming,
+    written here because a logging handler is global state: uvicorn's logging set-up
+    (``dictConfig``) closes every handler in the process, this one included.
 
     Examples
     --------
@@ -98,26 +108,54 @@ class JsonLinesAuditLog:
     [('a', 'b')]
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, max_bytes: int = 0, backups: int = 1) -> None:
         self.path = Path(path)
+        self.max_bytes = max_bytes
+        self.backups = backups
         self._lock = threading.Lock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+            self._fd = self._open()
+            self._size = os.fstat(self._fd).st_size
         except OSError as exc:
             raise StoreUnavailableError(f"audit_path: cannot open {self.path} for appending: {exc}") from exc
+
+    def _open(self) -> int:
+        return os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+
+    def _backup(self, i: int) -> Path:
+        return self.path.with_name(f"{self.path.name}.{i}")
+
+    def _rotate(self) -> None:
+        os.close(self._fd)
+        self._backup(self.backups).unlink(missing_ok=True)
+        for i in range(self.backups - 1, 0, -1):
+            if self._backup(i).exists():
+                os.replace(self._backup(i), self._backup(i + 1))
+        os.replace(self.path, self._backup(1))
+        self._fd = self._open()
+        self._size = 0
 
     def record(self, entry: AuditRecord) -> None:
         line = (json.dumps(_as_dict(entry), ensure_ascii=False, separators=(",", ":")) + "\n").encode()
         try:
             with self._lock:
+                if self.max_bytes and self._size and self._size + len(line) > self.max_bytes:
+                    self._rotate()
                 os.write(self._fd, line)
+                self._size += len(line)
         except OSError as exc:
             raise StoreUnavailableError(f"audit log {self.path}: cannot write: {exc}") from exc
 
+    def files(self) -> list[Path]:
+        """The log's files that exist, oldest first (the backups, then the current file)."""
+        names = [self._backup(i) for i in range(self.backups, 0, -1)]
+        return [p for p in [*names, self.path] if p.exists()]
+
     def read(self) -> list[AuditRecord]:
+        """Every record still kept, oldest first."""
         try:
-            text = self.path.read_text(encoding="utf-8")
+            text = "".join(p.read_text(encoding="utf-8") for p in self.files())
         except OSError as exc:
             raise StoreUnavailableError(f"audit log {self.path}: cannot read: {exc}") from exc
         return [_from_mapping(json.loads(line)) for line in text.splitlines() if line]
@@ -130,18 +168,22 @@ class JsonLinesAuditLog:
 
     def close(self) -> None:
         with self._lock:
-            os.close(self._fd)
+            try:
+                os.close(self._fd)
+            except OSError:  # already gone: nothing to release
+                pass
 
 
 _TABLE = "audit"
 _SQL_TYPES = {"k": "INTEGER NOT NULL", "explained": "INTEGER NOT NULL", "user_id": "TEXT",
+              "withheld_categories": "TEXT NOT NULL DEFAULT '[]'",
               "model_version": "TEXT"}
 _SCHEMA = (
     f"CREATE TABLE IF NOT EXISTS {_TABLE} (id INTEGER PRIMARY KEY AUTOINCREMENT, "
     + ", ".join(f"{name} {_SQL_TYPES.get(name, 'TEXT NOT NULL')}" for name in AUDIT_FIELDS)
     + ")"
 )
-_JSON_COLUMNS = ("items", "reasons")
+_JSON_COLUMNS = ("items", "reasons", "withheld_categories")
 
 
 class SqliteAuditLog:
@@ -153,6 +195,10 @@ class SqliteAuditLog:
         self._conn = connect(self.path, what="audit_path")
         try:
             self._conn.execute(_SCHEMA)
+            present = {row[1] for row in self._conn.execute(f"PRAGMA table_info({_TABLE})")}
+            if "withheld_categories" not in present:  # a table from before the column existed
+                self._conn.execute(f"ALTER TABLE {_TABLE} ADD COLUMN withheld_categories "
+                                   f"{_SQL_TYPES['withheld_categories']}")
         except sqlite3.Error as exc:
             self._conn.close()
             raise StoreUnavailableError(f"audit_path: cannot create the audit table in {self.path}: {exc}") from exc
@@ -204,12 +250,15 @@ class SqliteAuditLog:
             raise StoreUnavailableError(f"audit log {self.path}: {exc}") from exc
 
 
-def open_audit_log(path: str | Path) -> AuditLog:
-    """JSON lines for ``.jsonl``; SQLite for ``.sqlite``, ``.sqlite3`` and ``.db``."""
+def open_audit_log(path: str | Path, *, max_bytes: int = 0, backups: int = 1) -> AuditLog:
+    """JSON lines for ``.jsonl`` (rotated past ``max_bytes``, ``backups`` old files kept; 0: never);
+    SQLite for ``.sqlite``, ``.sqlite3`` and ``.db``."""
     path = Path(path)
     kind = AUDIT_SUFFIXES.get(path.suffix.lower())
     if kind is None:
         raise ValueError(
             f"audit_path: expected a file ending in {', '.join(AUDIT_SUFFIXES)}, got {str(path)!r}"
         )
-    return JsonLinesAuditLog(path) if kind == "jsonl" else SqliteAuditLog(path)
+    if kind == "jsonl":
+        return JsonLinesAuditLog(path, max_bytes=max_bytes, backups=backups)
+    return SqliteAuditLog(path)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime
 
+from recsys._redact import redact_text
 from recsys.serving._engine import ServingEngine
 from recsys.serving._schemas import ReloadOut, ReloadStatus
 from recsys.serving._settings import ServeSettings
@@ -38,6 +39,7 @@ class ModelHolder:
             settings.model,
             tracking_uri=settings.tracking_uri,
             allow_unregistered=settings.allow_unregistered,
+            verifier=settings.verifier,
         )
         return cls(settings, ServingEngine(served, max_reasons=settings.max_reasons))
 
@@ -50,6 +52,7 @@ class ModelHolder:
                     self.settings.model,
                     tracking_uri=self.settings.tracking_uri,
                     allow_unregistered=self.settings.allow_unregistered,
+                    verifier=self.settings.verifier,
                 )
                 current = previous.served.ref
                 if ref.version is not None and (ref.name, ref.version) == (current.name, current.version):
@@ -62,7 +65,8 @@ class ModelHolder:
             # wrong is reported, and the old engine stays
             except Exception as exc:  # noqa: BLE001
                 outcome = "failed"
-                message = f"{exc} (still serving {_describe(previous)})"
+                # returned by /admin/reload and shown by /model: no credentials in it
+                message = redact_text(f"{exc} (still serving {_describe(previous)})")
             self.last_reload = ReloadStatus(time=datetime.now(UTC), outcome=outcome, message=message)
             return ReloadOut(
                 outcome=outcome,

@@ -1,9 +1,11 @@
 """The transparency page: plain HTML built in Python, every value escaped.
 
-A user enters their id and sees their recommendations, each with a "Why am I
-seeing this?" disclosure (the explanation sentence and the history items
-behind it), whether the list is personalised, and a button that turns
-personalisation off or on. No JavaScript and no front-end build.
+A user sees their recommendations, each with a "Why am I seeing this?"
+disclosure (the explanation sentence and the history items behind it), whether
+the list is personalised, and a button that turns personalisation off or on. No
+JavaScript and no front-end build. With authentication the page shows the
+signed-in user only; without it (``insecure_local``) a lookup form asks for an id.
+The personalisation form carries a CSRF token (:class:`~recsys.serving._web.FormGuard`).
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from recsys.serving._schemas import (
     Recommendations,
     RecommendedItem,
 )
+from recsys.serving._web import CSRF_FIELD, csp_hash
 
-__all__ = ["page_path", "render_error", "render_page"]
+__all__ = ["page_csp", "page_path", "render_error", "render_page"]
 
 PAGE = "/transparency"
 FORM = "/transparency/personalisation"
@@ -32,6 +35,16 @@ ol#recommendations li { margin: 0.6rem 0; }
 details.why { margin: 0.2rem 0 0 0.5rem; }
 .error { color: #a00000; }
 """
+
+
+def page_csp() -> str:
+    """The page's Content-Security-Policy: nothing but its own inline style, forms to itself, no framing.
+
+    >>> page_csp().startswith("default-src 'none'; style-src 'sha256-")
+    True
+    """
+    return (f"default-src 'none'; style-src {csp_hash(_STYLE)}; form-action 'self'; "
+            "frame-ancestors 'none'; base-uri 'none'")
 
 
 def page_path(user_id: str) -> str:
@@ -73,7 +86,7 @@ def _model_line(model: ModelInfo) -> str:
     )
 
 
-def _consent_section(user_id: str, consent: ConsentOut) -> str:
+def _consent_section(user_id: str, consent: ConsentOut, csrf_token: str) -> str:
     on = consent.personalisation
     since = "" if consent.updated_at is None else f" (set {consent.updated_at:%Y-%m-%d %H:%M} UTC)"
     state = "on" if on else "off"
@@ -88,8 +101,11 @@ def _consent_section(user_id: str, consent: ConsentOut) -> str:
             else "Your history is not used to rank your recommendations."
         )
         + "</p>"
-        f'<form method="post" action="{FORM}">'
+        + (f'<p id="withdrawn-categories">Left out of your recommendations (categories you withdrew): '
+           f'{_e(", ".join(consent.withdrawn_categories))}.</p>' if consent.withdrawn_categories else "")
+        + f'<form method="post" action="{FORM}">'
         f'<input type="hidden" name="user_id" value="{_e(user_id)}">'
+        f'<input type="hidden" name="{CSRF_FIELD}" value="{_e(csrf_token)}">'
         f'<input type="hidden" name="personalisation" value="{"off" if on else "on"}">'
         f'<button type="submit" id="toggle-personalisation">'
         f'Turn personalisation {"off" if on else "on"}</button></form></section>'
@@ -129,11 +145,19 @@ def render_page(
     user_id: str | None,
     recommendations: Recommendations | None,
     consent: ConsentOut | None,
+    csrf_token: str = "",
+    lookup: bool = True,
 ) -> str:
-    """The page for ``user_id`` (or the bare lookup form when it is None)."""
-    body = ["<h1>Your recommendations</h1>", _model_line(model), _lookup_form(user_id)]
+    """The page for ``user_id`` (or the bare lookup form when it is None).
+
+    ``csrf_token`` goes into the personalisation form; ``lookup`` adds the form
+    that asks for a user id (only when the service runs without authentication).
+    """
+    body = ["<h1>Your recommendations</h1>", _model_line(model)]
+    if lookup:
+        body.append(_lookup_form(user_id))
     if user_id is not None and recommendations is not None and consent is not None:
-        body.append(_consent_section(user_id, consent))
+        body.append(_consent_section(user_id, consent, csrf_token))
         body.append(
             f'<p class="label" id="list-label" data-basis="{_e(recommendations.basis)}" '
             f'data-personalised="{"true" if recommendations.personalised else "false"}">'
@@ -145,11 +169,12 @@ def render_page(
     return _document("Your recommendations", "\n".join(body))
 
 
-def render_error(message: str, *, user_id: str | None = None) -> str:
+def render_error(message: str, *, user_id: str | None = None, lookup: bool = True) -> str:
     """A page that says what was wrong with the request."""
     body = [
         "<h1>Your recommendations</h1>",
         f'<p class="error" id="error">{_e(message)}</p>',
-        _lookup_form(user_id),
     ]
+    if lookup:
+        body.append(_lookup_form(user_id))
     return _document("Request not understood", "\n".join(body))

@@ -184,3 +184,5 @@ class ConsentOut(_Out):
     explicit: bool = Field(description="Whether the user made a choice (else the default, allowed)")
     created_at: datetime | None
     updated_at: datetime | None
+    withdrawn_categories: list[str] = Field(
+        default_factory=list, description="Item categories left out of this user's lists (category-level consent)")

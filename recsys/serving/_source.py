@@ -15,13 +15,16 @@ from __future__ import annotations
 import json
 import re
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from recsys._redact import redact_text, redact_uri
 from recsys.errors import FairrecError
 from recsys.serving._bundle import ModelBundle, load_bundle
+from recsys.serving._digest import bundle_sha256
 
 __all__ = [
     "GateInfo",
@@ -76,6 +79,7 @@ class ModelRef:
     candidate: str | None
     gate: GateInfo
     tracking_uri: str | None = None
+    bundle_sha256: str | None = None  # checked after download when the gate was verified
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -119,7 +123,8 @@ def parse_model_uri(uri: str) -> tuple[str, str | None, str | None]:
 
 
 def describe_model(
-    model: str, *, tracking_uri: str | None = None, allow_unregistered: bool = False
+    model: str, *, tracking_uri: str | None = None, allow_unregistered: bool = False,
+    verifier: Callable[[Any, str, str], str] | None = None,
 ) -> ModelRef:
     """Look ``model`` up (registry metadata only) and check that it may be served.
 
@@ -145,7 +150,8 @@ def describe_model(
         )
         source = client.get_model_version_download_uri(name, mv.version)
     except Exception as exc:  # MlflowException and the transport errors behind it
-        raise ModelSourceError(f"{model}: cannot read it from the registry at {tracking_uri}: {exc}") from exc
+        raise ModelSourceError(f"{model}: cannot read it from the registry at {redact_uri(tracking_uri)}: "
+                               f"{redact_text(str(exc))}") from exc
     tags: dict[str, Any] = dict(mv.tags or {})
     ref = ModelRef(
         uri=model,
@@ -163,8 +169,16 @@ def describe_model(
         ),
         tracking_uri=tracking_uri,
     )
-    _check_gate(ref)
-    return ref
+    if verifier is None:
+        _check_gate(ref)
+        return ref
+    try:  # the decision recomputed from the version's logged record; its tags are only a display copy
+        digest = verifier(client, name, str(mv.version))
+    except FairrecError as exc:
+        raise GateRefusedError(f"{model} (version {mv.version} of {name!r}): refusing to serve: {exc}") from exc
+    except Exception as exc:  # MlflowException: the record cannot be read
+        raise ModelSourceError(f"{model}: cannot verify its gate record: {type(exc).__name__}: {exc}") from exc
+    return replace(ref, bundle_sha256=digest)
 
 
 def _local_ref(model: str, allow_unregistered: bool) -> ModelRef:
@@ -222,18 +236,28 @@ def fetch_model(ref: ModelRef) -> ServedModel:
                 local = mlflow.artifacts.download_artifacts(
                     artifact_uri=ref.source, dst_path=tmp, tracking_uri=ref.tracking_uri
                 )
+                if ref.bundle_sha256 is not None and bundle_sha256(local) != ref.bundle_sha256:
+                    raise GateRefusedError(
+                        f"{ref.uri}: refusing to serve: its bundle at {ref.source} is not the one the gate "
+                        "judged (content hash differs from the run's fairrec.bundle_sha256): the record was altered"
+                    )
                 bundle = load_bundle(local)
+    except GateRefusedError:
+        raise
     except FairrecError as exc:
-        raise ModelSourceError(f"{ref.uri}: cannot load its bundle from {ref.source}: {exc}") from exc
+        raise ModelSourceError(f"{ref.uri}: cannot load its bundle from {redact_uri(ref.source)}: "
+                               f"{redact_text(str(exc))}") from exc
     except Exception as exc:  # MlflowException, OSError: a download that failed
         raise ModelSourceError(
-            f"{ref.uri}: cannot download its bundle from {ref.source}: {type(exc).__name__}: {exc}"
+            f"{ref.uri}: cannot download its bundle from {redact_uri(ref.source)}: "
+            f"{type(exc).__name__}: {redact_text(str(exc))}"
         ) from exc
     return ServedModel(ref=ref, bundle=bundle, loaded_at=datetime.now(UTC))
 
 
 def resolve_model(
-    model: str, *, tracking_uri: str | None = None, allow_unregistered: bool = False
+    model: str, *, tracking_uri: str | None = None, allow_unregistered: bool = False,
+    verifier: Callable[[Any, str, str], str] | None = None,
 ) -> ServedModel:
     """The model to serve: looked up, gate-checked, downloaded and loaded.
 
@@ -262,7 +286,7 @@ def resolve_model(
     recsys.serving._source.ModelSourceError: model: '/no/such/bundle' is a local bundle directory, which has no gate result; expected 'models:/NAME@ALIAS' or 'models:/NAME/VERSION' (serve a local bundle only with allow_unregistered=True)
     """
     return fetch_model(
-        describe_model(model, tracking_uri=tracking_uri, allow_unregistered=allow_unregistered)
+        describe_model(model, tracking_uri=tracking_uri, allow_unregistered=allow_unregistered, verifier=verifier)
     )
 
 

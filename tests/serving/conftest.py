@@ -14,9 +14,12 @@ from recsys.models import ALS, BPR, EASE, ItemKNN, Popularity
 from recsys.rerank import FairShareReranker
 from recsys.serving import ServeSettings, create_app
 from tests.serving.helpers import (
+    CREDENTIALS,
     HAND_ITEMS,
+    TEST_HOSTS,
     HAND_USERS,
     HAND_X,
+    ActingFor,
     hand_items,
     write_bundle,
 )
@@ -58,9 +61,12 @@ def bundles(tmp_path_factory, synthetic) -> dict[str, Path]:
 
 @pytest.fixture
 def make_settings(tmp_path) -> Callable[..., ServeSettings]:
+    """Settings over a bundle, with the test credentials (``insecure_local=True`` drops them)."""
+
     def build(model: Path | str, **overrides) -> ServeSettings:
         values = {"model": str(model), "allow_unregistered": True,
-                      "consent_path": tmp_path / "consent.sqlite", "audit_path": tmp_path / "audit.jsonl"}
+                  "consent_path": tmp_path / "consent.sqlite", "audit_path": tmp_path / "audit.jsonl"}
+        values.update(CREDENTIALS if not overrides.get("insecure_local") else {"allowed_hosts": TEST_HOSTS})
         values.update(overrides)
         return ServeSettings(**values)
     return build
@@ -68,11 +74,17 @@ def make_settings(tmp_path) -> Callable[..., ServeSettings]:
 
 @pytest.fixture
 def make_client(make_settings) -> Iterator[Callable[..., TestClient]]:
-    """A TestClient (lifespan entered) over a bundle; closed after the test."""
+    """A TestClient (lifespan entered) over a bundle; closed after the test.
+
+    It sends credentials as the embedding application would (:class:`ActingFor`);
+    ``acting=False`` gives a client that sends none unless told.
+    """
     clients: list[TestClient] = []
 
-    def build(model: Path | str, **overrides) -> TestClient:
+    def build(model: Path | str, *, acting: bool = True, **overrides) -> TestClient:
         client = TestClient(create_app(make_settings(model, **overrides)))
+        if acting:
+            client.auth = ActingFor()
         client.__enter__()
         clients.append(client)
         return client

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 import time
+from collections.abc import Generator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Self
+from urllib.parse import unquote
 
+import httpx
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -22,8 +26,53 @@ from recsys.serving import (
     ModelRef,
     ServedModel,
     ServingEngine,
+    issue_user_token,
     save_bundle,
 )
+
+# Credentials of the test service (never real secrets); 32+ characters as ServeSettings requires.
+USER_SECRET = "test-user-token-secret-0123456789abcdef"
+OPERATOR_TOKEN = "test-operator-token-0123456789abcdef"
+TEST_HOSTS = ("testserver", "127.0.0.1", "localhost")
+CREDENTIALS = {"user_token_secret": USER_SECRET, "admin_token": OPERATOR_TOKEN, "allowed_hosts": TEST_HOSTS}
+
+
+def user_token(user_id: str, **kwargs) -> str:
+    """A token for ``user_id`` signed with the test secret (what the embedding application issues)."""
+    return issue_user_token(user_id, secret=USER_SECRET, **kwargs)
+
+
+def as_user(user_id: str, **kwargs) -> dict[str, str]:
+    return {"Authorization": f"Bearer {user_token(user_id, **kwargs)}"}
+
+
+AS_OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
+_USER_PATH = re.compile(r"^/users/(?P<user_id>[^/]+)/")
+
+
+class ActingFor(httpx.Auth):
+    """Credentials as the embedding application sends them: for ``/users/{id}/...`` a token for
+    that id, for similar items a token of some user, and the operator token elsewhere. A request
+    that already carries an Authorization header is left alone."""
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        if "authorization" not in request.headers:
+            path = request.url.path
+            match = _USER_PATH.match(path)
+            if match:
+                request.headers.update(as_user(unquote(match["user_id"])))
+            elif path.startswith("/items/"):
+                request.headers.update(as_user("someone"))
+            elif not path.startswith("/transparency"):
+                request.headers.update(AS_OPERATOR)
+        yield request
+
+
+def csrf_token(html: str) -> str:
+    """The CSRF token in a transparency page's personalisation form."""
+    match = re.search(r'name="csrf_token" value="([^"]*)"', html)
+    assert match, "no CSRF token in the page"
+    return match[1]
 
 # A hand-made catalogue: 6 users x 5 items. Item popularity (training users):
 # item a:4, b:3, c:2, d:1, e:0. Users "u4" and "u5" have no interaction (cold).

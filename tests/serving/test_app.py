@@ -6,6 +6,7 @@ import pytest
 
 from recsys.serving import create_app
 from recsys.serving._engine import LABELS
+from tests.serving.helpers import AS_OPERATOR, as_user
 
 
 @pytest.fixture
@@ -76,7 +77,7 @@ def test_unknown_exclusions_are_ignored_and_reported(client):
 def test_consent_defaults_to_allowed_without_a_record(client):
     assert client.get("/users/u0/consent").json() == {
         "user_id": "u0", "personalisation": True, "explicit": False,
-        "created_at": None, "updated_at": None,
+        "created_at": None, "updated_at": None, "withdrawn_categories": [],
     }
 
 
@@ -148,11 +149,12 @@ def test_reloading_a_local_bundle_swaps_in_a_new_engine(client):
     assert client.get("/model").json()["last_reload"]["outcome"] == "reloaded"
 
 
-def test_the_admin_token_guards_reload(bundles, make_client):
-    client = make_client(bundles["hand_ease"], admin_token="s3cret")
+def test_the_operator_token_guards_reload(bundles, make_client):
+    client = make_client(bundles["hand_ease"], acting=False)
     assert client.post("/admin/reload").status_code == 401
-    assert client.post("/admin/reload", headers={"X-Admin-Token": "wrong"}).status_code == 401
-    assert client.post("/admin/reload", headers={"X-Admin-Token": "s3cret"}).status_code == 200
+    assert client.post("/admin/reload", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert client.post("/admin/reload", headers=as_user("u0")).status_code == 403
+    assert client.post("/admin/reload", headers=AS_OPERATOR).status_code == 200
 
 
 def test_the_openapi_document_describes_the_bounds(client):
@@ -163,6 +165,7 @@ def test_the_openapi_document_describes_the_bounds(client):
     assert set(spec["paths"]) == {
         "/health", "/ready", "/model", "/users/{user_id}/recommendations", "/items/{item_id}/similar",
         "/users/{user_id}/consent", "/admin/reload", "/transparency", "/transparency/personalisation",
+        "/users/{user_id}/feedback", "/users/{user_id}/consent/categories",
     }
 
 

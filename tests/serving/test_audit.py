@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime, timedelta
 
 import pytest
 
-from recsys.serving import AUDIT_FIELDS, SqliteAuditLog
+from recsys.serving import AUDIT_FIELDS, AuditRecord, SqliteAuditLog
 
 EXPECTED_FIELDS = ("time", "request_id", "endpoint", "user_id", "model_name", "model_version", "k",
-                   "items", "basis", "reasons", "explained")
+                   "items", "basis", "reasons", "explained", "withheld_categories")
 # every user column a fairrec dataset may carry (MovieLens and the synthetic generator)
 USER_ATTRIBUTES = {"gender", "age", "age_group", "occupation", "zip", "activity_level", "sensitive"}
 
@@ -57,3 +58,41 @@ def test_the_stored_keys_and_columns_are_the_audit_fields(bundles, make_client, 
     log = sqlite.app.state.audit
     assert isinstance(log, SqliteAuditLog)
     assert log.columns() == ["id", *EXPECTED_FIELDS]
+
+
+def test_the_json_lines_log_is_rotated_and_bounded(bundles, make_client, tmp_path):
+    """42,000 requests grew it by 17 MB; now it keeps at most (backups + 1) files of max_bytes."""
+    path = tmp_path / "audit.jsonl"
+    client = make_client(bundles["hand_ease"], audit_path=path, audit_max_bytes=2048, audit_backups=2)
+    ids = [client.get("/users/u0/recommendations", params={"k": 2}).headers["X-Request-ID"]
+           for _ in range(60)]
+    files = sorted(p.name for p in tmp_path.glob("audit.jsonl*"))
+    assert files == ["audit.jsonl", "audit.jsonl.1", "audit.jsonl.2"]
+    sizes = [(tmp_path / f).stat().st_size for f in files]
+    assert all(0 < s <= 2048 for s in sizes)
+    kept = [r.request_id for r in client.app.state.audit.read()]
+    assert kept == ids[-len(kept):] and 10 < len(kept) < 60  # the newest records, in order
+    assert oct((tmp_path / "audit.jsonl").stat().st_mode & 0o777) == "0o640"
+
+
+def test_a_write_that_fails_is_a_503_not_a_lost_record(bundles, make_client):
+    client = make_client(bundles["hand_ease"])
+    os.close(client.app.state.audit._fd)  # the file goes away under the running service
+    r = client.get("/users/u0/recommendations")
+    assert r.status_code == 503 and r.json()["detail"].startswith("audit log ")
+    assert client.get("/ready").json()["status"] == "not_ready"
+
+
+def test_the_log_still_writes_after_uvicorn_configures_logging(bundles, make_settings):
+    """uvicorn's logging set-up closes every logging handler in the process: the audit log is not one."""
+    from recsys.serving import build_server
+
+    server = build_server(make_settings(bundles["hand_ease"]))
+    audit = server.config.app.state.audit
+    audit.ping()
+    audit.record(AuditRecord(time="2026-01-01T00:00:00+00:00", request_id="r1", endpoint="similar",
+                             user_id=None, model_name="m", model_version=None, k=1, items=("a",),
+                             basis="item", reasons=("similar_item",), explained=False))
+    assert [r.request_id for r in audit.read()] == ["r1"]
+    audit.close()
+    server.config.app.state.consent.close()

@@ -11,7 +11,7 @@ import pytest
 from recsys.serving import load_bundle
 from recsys.serving._batcher import ListBatcher
 from recsys.serving._engine import ListRequest
-from tests.serving.helpers import engine_for
+from tests.serving.helpers import ActingFor, engine_for
 
 REQUESTS = [
     ListRequest(user_id="3", k=5, explain=True),
@@ -110,7 +110,8 @@ def test_concurrent_http_requests_are_batched_and_answered_correctly(bundles, ma
 
     async def run():
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost",
+                                     auth=ActingFor()) as client:
             return await asyncio.gather(*(client.get(f"/users/{u}/recommendations",
                                                      params={"k": 4, "explain": "true"}) for u in users))
 

@@ -7,8 +7,8 @@ import importlib
 
 import pytest
 
-MODULES = ["_app", "_audit", "_bundle", "_consent", "_engine", "_page", "_settings", "_similar",
-           "_source"]
+MODULES = ["_app", "_audit", "_auth", "_bundle", "_consent", "_engine", "_page", "_settings", "_similar",
+           "_source", "_web"]
 
 
 @pytest.mark.parametrize("name", MODULES)

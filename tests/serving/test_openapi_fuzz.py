@@ -1,8 +1,11 @@
 """Requests generated from the OpenAPI schema (schemathesis), valid and invalid: no 5xx, no answer
 outside the documented responses, invalid input rejected with a 4xx.
 
-The schema is loaded in a fixture and each operation driven through its Hypothesis strategy
-(schemathesis' ``from_fixture`` does not support this pytest version).
+The schema is loaded in a fixture (as the operator: ``/openapi.json`` is the operator's) and
+each operation driven through its Hypothesis strategy (schemathesis' ``from_fixture`` does not
+support this pytest version). Each request carries the credential its owner would send: a token
+for the path's user id, a user's token for similar items, the operator token for operations,
+and a page session for the transparency page, so the fuzzing reaches past the access checks.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 
 from recsys.serving import create_app
+from tests.serving.helpers import AS_OPERATOR, as_user
 
 OPERATIONS = [
     ("GET", "/health"),
@@ -22,6 +26,9 @@ OPERATIONS = [
     ("GET", "/items/{item_id}/similar"),
     ("GET", "/users/{user_id}/consent"),
     ("PUT", "/users/{user_id}/consent"),
+    ("POST", "/users/{user_id}/feedback"),
+    ("GET", "/users/{user_id}/consent/categories"),
+    ("PUT", "/users/{user_id}/consent/categories"),
     ("POST", "/admin/reload"),
     ("GET", "/transparency"),
     ("POST", "/transparency/personalisation"),
@@ -31,7 +38,7 @@ OPERATIONS = [
 @pytest.fixture
 def api_schema(bundles, make_settings):
     app = create_app(make_settings(bundles["ease_fair"], k_max=20, max_exclusions=5))
-    return schemathesis.openapi.from_asgi("/openapi.json", app)
+    return schemathesis.openapi.from_asgi("/openapi.json", app, headers=AS_OPERATOR)
 
 
 def test_every_operation_is_fuzzed(api_schema):
@@ -54,6 +61,19 @@ def test_generated_requests(api_schema, method, path, mode):
     @settings(max_examples=25, deadline=None, database=None,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
     def check(case):
-        case.call_and_validate()
+        case.call_and_validate(headers=credentials(case))
 
     check()
+
+
+def credentials(case) -> dict[str, str]:
+    """What the owner of the operation sends (the user of the path, a user, the operator)."""
+    path = case.operation.path
+    if path.startswith("/users/"):
+        user_id = (case.path_parameters or {}).get("user_id")
+        return as_user(user_id if isinstance(user_id, str) and user_id else "someone")
+    if path.startswith("/items/"):
+        return as_user("someone")
+    if path.startswith("/transparency"):
+        return as_user("someone")  # the page also takes the token as a bearer credential
+    return AS_OPERATOR

@@ -9,7 +9,8 @@ import pytest
 from recsys.serving import ServeSettings
 
 BASE = {"model": "models:/fairrec@champion", "tracking_uri": "sqlite:///m.db",
-            "consent_path": Path("c.sqlite"), "audit_path": Path("a.jsonl")}
+        "consent_path": Path("c.sqlite"), "audit_path": Path("a.jsonl"),
+        "user_token_secret": "u" * 32, "admin_token": "o" * 32}
 
 
 def test_defaults():
@@ -32,10 +33,28 @@ def test_defaults():
     ({"port": 70000}, "port: expected an integer in [0, 65535], got 70000"),
     ({"max_reasons": True}, "max_reasons: expected an integer in [1, 50], got True"),
     ({"reload_interval": 0}, "reload_interval: expected None or a number of seconds > 0, got 0"),
-    ({"admin_token": ""}, "admin_token: expected None or a non-empty string, got ''"),
+    ({"admin_token": ""}, "admin_token: expected None or a string of at least 32 characters, got a "
+                          "string of 0 characters"),
     ({"consent_path": ""}, "consent_path: expected a file path, got ''"),
 ])
 def test_bad_values_are_named(change, message):
     with pytest.raises(ValueError) as info:
+        ServeSettings(**{**BASE, **change})
+    assert str(info.value) == message
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"max_body_bytes": 10}, "max_body_bytes: expected an integer in [1024, 1073741824], got 10"),
+    ({"audit_backups": 0}, "audit_backups: expected an integer in [1, 1000], got 0"),
+    ({"audit_max_bytes": -1}, "audit_max_bytes: expected an integer in [0, 1099511627776], got -1"),
+    ({"allowed_hosts": "localhost"}, "allowed_hosts: expected a non-empty list of host names, got 'localhost'"),
+    ({"allowed_hosts": ()}, "allowed_hosts: expected a non-empty list of host names, got ()"),
+    ({"user_token_secret": 12345}, "user_token_secret: expected None or a string of at least 32 characters, "
+                                   "got int"),
+    ({"insecure_local": "yes", "user_token_secret": None, "admin_token": None},
+     "insecure_local: expected a bool, got 'yes'"),
+])
+def test_bad_security_values_are_named(change, message):
+    with pytest.raises((ValueError, TypeError)) as info:
         ServeSettings(**{**BASE, **change})
     assert str(info.value) == message

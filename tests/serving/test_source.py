@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 
 from recsys.serving import GateRefusedError, ModelSourceError, create_app, resolve_model
 from recsys.serving._source import parse_model_uri
+from tests.serving.helpers import ActingFor
 
 PASS = {"fairrec.gate": "pass", "fairrec.gate.summary": "all 7 gate checks passed",
         "fairrec.gate.failed": "", "fairrec.candidate": "ease_fair_share",
@@ -127,6 +128,7 @@ def test_reload_follows_the_alias_and_keeps_the_old_model_when_the_new_one_fails
     settings = make_settings("models:/movable@champion", tracking_uri=registry["uri"],
                              allow_unregistered=False)
     with TestClient(create_app(settings)) as client:
+        client.auth = ActingFor()
         assert client.get("/model").json()["version"] == "1"
         assert client.post("/admin/reload").json()["outcome"] == "unchanged"
 
@@ -156,6 +158,7 @@ def test_a_poll_interval_picks_up_a_moved_alias(registry, make_settings):
     settings = make_settings("models:/movable@champion", tracking_uri=registry["uri"],
                              allow_unregistered=False, reload_interval=0.1)
     with TestClient(create_app(settings)) as client:
+        client.auth = ActingFor()
         assert client.get("/model").json()["version"] == "1"
         client_mlflow.set_registered_model_alias("movable", "champion", "2")
         deadline = time.monotonic() + 30
