@@ -13,10 +13,16 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from recsys._redact import redact_uri
 from recsys.errors import FairrecError
 from training._schema import ExperimentConfig
 
 __all__ = ["ConfigError", "apply_overrides", "load_config", "parse_config", "config_to_dict"]
+
+# A config is a few kilobytes. The caps stop a "billion laughs" file (a few lines of nested
+# aliases that expand to billions of values) before anything walks the expanded value.
+MAX_CONFIG_BYTES = 1_000_000
+MAX_CONFIG_NODES = 100_000
 
 # Tags of the discriminated unions: pydantic puts them into error locations,
 # a person never wrote them, so they are left out of the dotted path.
@@ -114,6 +120,54 @@ def _list_index(node: list[Any], key: str, dotted: str) -> int:
     )
 
 
+def _expanded_size(root: yaml.Node, source: str) -> int:
+    """How many YAML nodes the document holds once every alias is expanded.
+
+    PyYAML composes an alias as a second reference to the anchored node, so the graph
+    is small while its expansion is not; counting with a memo over that graph stays
+    linear. Written by hand: PyYAML has no limit on alias expansion.
+    """
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in active:
+            raise ConfigError(f"{source}: an alias refers to a node that contains it (a recursive value)")
+        active.add(key)
+        total = 1
+        if isinstance(node, yaml.SequenceNode):
+            total += sum(size(child) for child in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            total += sum(size(k) + size(v) for k, v in node.value)
+        active.discard(key)
+        sizes[key] = min(total, MAX_CONFIG_NODES + 1)
+        return sizes[key]
+
+    return size(root)
+
+
+def _safe_load(text: str, source: str) -> Any:
+    """``yaml.safe_load`` with a cap on the number of values once aliases are expanded."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        if _expanded_size(node, source) > MAX_CONFIG_NODES:
+            raise ConfigError(
+                f"{source}: expected at most {MAX_CONFIG_NODES:,} values once YAML aliases are expanded, "
+                "received more (a config is a few hundred values; is this an alias bomb?)"
+            )
+        return loader.construct_document(node)
+    except RecursionError:
+        raise ConfigError(f"{source}: values are nested too deeply (expected a config a few levels deep)") from None
+    finally:
+        loader.dispose()
+
+
 def apply_overrides(raw: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
     """Apply ``dotted.key=value`` overrides (values parsed as YAML) to a raw config mapping.
 
@@ -127,7 +181,7 @@ def apply_overrides(raw: dict[str, Any], overrides: Iterable[str]) -> dict[str, 
         if not sep or not key.strip():
             raise ConfigError(f"--set {item!r}: expected dotted.key=value")
         try:
-            value = yaml.safe_load(text) if text.strip() else None
+            value = _safe_load(text, f"--set {key.strip()}") if text.strip() else None
         except yaml.YAMLError as exc:
             raise ConfigError(f"--set {item!r}: value is not valid YAML ({exc})") from None
         _set_path(raw, key.strip(), value)
@@ -158,8 +212,13 @@ def load_config(path: str | Path, overrides: Iterable[str] = ()) -> ExperimentCo
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
+    size = path.stat().st_size
+    if size > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"{path}: expected a config file of at most {MAX_CONFIG_BYTES:,} bytes, received {size:,} bytes"
+        )
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = _safe_load(path.read_text(encoding="utf-8"), str(path))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -175,5 +234,17 @@ def load_config(path: str | Path, overrides: Iterable[str] = ()) -> ExperimentCo
 
 
 def config_to_dict(config: ExperimentConfig) -> dict[str, Any]:
-    """The resolved config (defaults filled in, paths absolute) as plain YAML-able data."""
-    return config.model_dump(mode="json")
+    """The resolved config (defaults filled in, paths absolute) as plain YAML-able data.
+
+    This is what a run writes to ``config.yaml`` and logs as MLflow params, so a password
+    in ``tracking.uri`` is masked.
+
+    >>> from training._schema import ExperimentConfig
+    >>> cfg = ExperimentConfig.model_validate({"name": "t", "data": {"loader": "synthetic"},
+    ...     "models": [{"name": "p", "type": "popularity"}], "tracking": {"uri": "http://me:pw@host"}})
+    >>> config_to_dict(cfg)["tracking"]["uri"]
+    'http://me:***@host'
+    """
+    data = config.model_dump(mode="json")
+    data["tracking"]["uri"] = redact_uri(data["tracking"]["uri"])
+    return data

@@ -60,7 +60,7 @@ def load_movielens_100k(path: str | Path) -> Dataset:
     if missing:
         raise DataError(f"{root}: missing {', '.join(missing)} (expected {expected})")
 
-    ratings = pd.read_csv(
+    ratings = _read_csv(
         root / "u.data", sep="\t", header=None,
         names=["user_id", "item_id", "rating", "timestamp"], dtype=np.int64,
     )
@@ -80,8 +80,19 @@ def load_movielens_100k(path: str | Path) -> Dataset:
     )
 
 
+def _read_csv(path: Path, **kwargs: object) -> pd.DataFrame:
+    """``pd.read_csv`` whose failures (binary garbage, a wrong column type) name the file."""
+    try:
+        return pd.read_csv(path, **kwargs)  # type: ignore[call-overload]
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(
+            f"{path}: expected the MovieLens 100K file as GroupLens ships it, received something else ({reason})"
+        ) from None
+
+
 def _read_users(path: Path) -> pd.DataFrame:
-    users = pd.read_csv(
+    users = _read_csv(
         path, sep="|", header=None,
         names=["user_id", "age", "gender", "occupation", "zip"],
         dtype={"user_id": np.int64, "age": np.int64, "gender": str, "occupation": str, "zip": str},
@@ -92,7 +103,7 @@ def _read_users(path: Path) -> pd.DataFrame:
 
 def _read_items(path: Path) -> pd.DataFrame:
     columns = ["item_id", "title", "release", "video", "url", *_GENRES]
-    items = pd.read_csv(
+    items = _read_csv(
         path, sep="|", header=None, names=columns, encoding="latin-1",
         dtype={"item_id": np.int64, "title": str, **{g: np.int8 for g in _GENRES}},
         usecols=["item_id", "title", *_GENRES], keep_default_na=False,
