@@ -4,12 +4,12 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test test-all bench clean
+.PHONY: install demo test test-all bench docs clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[test]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[test,spark,docs]'
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -28,5 +28,9 @@ test-all: install
 bench: install
 	$(PY) benchmarks/scale.py
 
+## The API reference, generated from the docstrings with pdoc (offline), into docs/api/.
+docs: install
+	$(PY) docs/build_api.py docs/api
+
 clean:
-	rm -rf runs mlruns mlflow.db .pytest_cache
+	rm -rf runs mlruns mlartifacts mlflow.db .pytest_cache docs/api

@@ -31,7 +31,8 @@ Every part is passed through :func:`sanitize_label`.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+import textwrap
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FairnessReport",
+    "group_order",
     "plot_exposure",
     "plot_group_quality",
     "sanitize_label",
@@ -266,6 +268,36 @@ class FairnessReport:
         })
 
 
+def group_order(labels: Iterable[object]) -> list[str]:
+    """Group labels in reading order: numeric buckets by their first number, the rest alphabetically.
+
+    Plain string order puts ``"<18"`` after ``"56+"`` (``<`` sorts after the
+    digits); a bucket that starts with ``<`` (or ``lt``/``under``) comes before
+    the bucket of the same number. Written by hand: a few lines, no dependency.
+
+    Examples
+    --------
+    >>> group_order(["56+", "25-34", "<18", "18-24", "45-49", "unknown"])
+    ['<18', '18-24', '25-34', '45-49', '56+', 'unknown']
+    >>> group_order(["M", "F"])
+    ['F', 'M']
+    """
+
+    def key(label: str) -> tuple[int, float, str]:
+        number = re.search(r"\d+(?:\.\d+)?", label)
+        if number is None:
+            return (1, 0.0, label)
+        below = label.strip().lower().startswith(("<", "lt", "under"))
+        return (0, float(number.group()) - (0.5 if below else 0.0), label)
+
+    return sorted((str(g) for g in labels), key=key)
+
+
+def _title(ax: Axes, text: str, width_inches: float) -> None:
+    """A title wrapped to the panel's width (about 9 characters per inch at 10 pt), never cut off."""
+    ax.set_title(textwrap.fill(text, max(20, int(width_inches * 9))), fontsize=10)
+
+
 def _figure(n_axes: int, *, width: float = 4.0) -> tuple[Figure, list[Axes]]:
     """A Figure on the Agg canvas, built without pyplot (no global backend state)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -279,8 +311,9 @@ def _figure(n_axes: int, *, width: float = 4.0) -> tuple[Figure, list[Axes]]:
 def plot_group_quality(report: FairnessReport, metric: str) -> Figure:
     """Bar chart of one per-user metric's group means, one panel per attribute.
 
-    Error bars show the bootstrap interval when the report has one; the dashed
-    line is the overall mean.
+    Groups are in :func:`group_order`, each tick label carries the group's size
+    (``n=``); error bars show the bootstrap interval when the report has one
+    (``fairness.n_boot``; the title says which); the dashed line is the overall mean.
 
     Examples
     --------
@@ -293,22 +326,27 @@ def plot_group_quality(report: FairnessReport, metric: str) -> Figure:
     ...     item_group="popularity", protected_group="tail", exposure=ex, contains_rate=0.0,
     ...     list_share=0.0, long_tail_share=0.0, item_category=None, amplification={})
     >>> [t.get_text() for t in plot_group_quality(fr, "ndcg").axes[0].get_xticklabels()]
-    ['f', 'm']
+    ['f\\nn=2', 'm\\nn=1']
     """
     if not report.quality or metric not in next(iter(report.quality.values())).by_group:
         known = sorted(next(iter(report.quality.values())).by_group) if report.quality else []
         raise ValueError(f"metric: expected one of {known}, got {metric!r}")
-    fig, axes = _figure(len(report.quality))
+    panel = max(4.0, 0.9 * max(len(gq.groups) for gq in report.quality.values()))
+    fig, axes = _figure(len(report.quality), width=panel)
     for ax, (attr, gq) in zip(axes, report.quality.items(), strict=True):
-        groups = gq.groups
+        groups = group_order(gq.groups)
         means = np.array([gq.by_group[metric][g] for g in groups])
         yerr = None
         if gq.ci is not None:
             bounds = np.array([gq.ci[metric][g] for g in groups]).T
             yerr = np.nan_to_num(np.abs(bounds - means))
-        ax.bar(groups, means, yerr=yerr, capsize=4, color="tab:blue")
+        x = np.arange(len(groups))
+        ax.bar(x, means, yerr=yerr, capsize=4, color="tab:blue")
+        ax.set_xticks(x, [f"{g}\nn={gq.counts[g]}" for g in groups], fontsize=8)
         ax.axhline(gq.overall[metric], color="black", linestyle="--", linewidth=1)
-        ax.set_title(f"{metric}@{report.k} by {attr}")
+        interval = (f"{round(100 * (gq.ci_level or 0.95))}% bootstrap intervals" if gq.ci is not None
+                    else "no intervals (set fairness.n_boot)")
+        _title(ax, f"{metric}@{report.k} by {attr}; {interval}; dashed: overall", panel)
         ax.set_xlabel(attr)
         ax.set_ylabel(f"mean {metric}@{report.k}")
     return fig
@@ -341,6 +379,6 @@ def plot_exposure(report: FairnessReport) -> Figure:
     ax.set_xticks(x, ex.groups)
     ax.set_xlabel(report.item_group)
     ax.set_ylabel("share")
-    ax.set_title(f"exposure by {report.item_group} group (ratio {ex.exposure_ratio:.2f})")
+    _title(ax, f"exposure by {report.item_group} group (ratio {ex.exposure_ratio:.2f})", max(4.0, 1.2 * len(ex.groups)))
     ax.legend()
     return fig

@@ -8,6 +8,17 @@ from recsys.data._split import (
     random_holdout,
     time_cutoff,
 )
+from recsys.data._spark import (  # pyspark imported lazily
+    SparkInteractions,
+    SparkSplit,
+    collect_interactions,
+    read_table_spark,
+    spark_from_interactions,
+    spark_leave_last_k,
+    spark_random_holdout,
+    spark_relevance_threshold,
+    spark_time_cutoff,
+)
 from recsys.data._synthetic import generate_synthetic
 from recsys.data._table import load_table
 from recsys.data._types import Dataset, Interactions
@@ -18,6 +29,15 @@ __all__ = [
     "Dataset",
     "Interactions",
     "Split",
+    "SparkInteractions",
+    "SparkSplit",
+    "collect_interactions",
+    "read_table_spark",
+    "spark_from_interactions",
+    "spark_leave_last_k",
+    "spark_random_holdout",
+    "spark_relevance_threshold",
+    "spark_time_cutoff",
     "apply_relevance_threshold",
     "generate_synthetic",
     "leave_last_k",

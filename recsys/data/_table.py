@@ -24,6 +24,8 @@ def load_table(
     users: str | Path | None = None,
     items: str | Path | None = None,
     columns: dict[str, str] | None = None,
+    user_columns: Mapping[str, str] | None = None,
+    item_columns: Mapping[str, str] | None = None,
     implicit_weight: float = 1.0,
 ) -> Dataset:
     """Build a :class:`Dataset` from an interactions file and optional attribute files.
@@ -40,10 +42,17 @@ def load_table(
     users, items : path, optional
         Attribute tables keyed by the same id column as ``interactions``.
         Rows for ids absent from the interactions are dropped; ids without a
-        row get NaN attributes (items get ``category="unknown"``).
+        row get NaN attributes (items get ``category="unknown"``). Without an
+        items file every item's ``category`` is ``"unknown"``; an items file
+        without a ``category`` column gets none (a run that needs it says so).
     columns : dict, optional
         Our column name -> the files' column name, e.g. ``{"user_id": "uid"}``.
         A column named here must exist.
+    user_columns, item_columns : dict, optional
+        Attribute name used in fairrec (and the config) -> the column of the
+        users or items file, e.g. ``{"gender": "sex"}`` or ``{"category": "genre",
+        "provider": "studio", "title": "name"}``. The column must exist; it is
+        renamed, the file's other columns are kept as they are.
     implicit_weight : float
         Value stored for every interaction when there is no rating column.
 
@@ -65,6 +74,10 @@ def load_table(
            [5., 0.]], dtype=float32)
     >>> ds.items["category"].tolist()
     ['unknown', 'unknown']
+    >>> _ = (d / "i.csv").write_text("item_id,genre\\n10,Drama\\n20,Comedy\\n")
+    >>> load_table(interactions=d / "r.csv", columns={"user_id": "uid"}, items=d / "i.csv",
+    ...            item_columns={"category": "genre"}).items["category"].tolist()
+    ['Drama', 'Comedy']
     """
     names = _column_names(columns)
     if not np.isfinite(implicit_weight) or implicit_weight <= 0:
@@ -82,14 +95,17 @@ def load_table(
     frame = frame[[names[c] for c in present]].rename(columns={names[c]: c for c in present})
     it = build_interactions(frame, source=str(path), implicit_weight=implicit_weight)
     id_names = {"user_id": names["user_id"], "item_id": names["item_id"]}
-    user_table = _read_attributes(users, "user_id", id_names)
-    item_table = _read_attributes(items, "item_id", id_names)
+    user_table = _read_attributes(users, "user_id", id_names, user_columns, "user_columns")
+    item_table = _read_attributes(items, "item_id", id_names, item_columns, "item_columns")
+    # "unknown" for every item when there is no items file; an items file without the
+    # column is left without it, so a run that needs a category fails and names the file
+    category = item_table is None or "category" in item_table.columns
     return Dataset(
         interactions=it,
         users=align_attributes(user_table, it.user_ids, id_column="user_id", source=str(users)),
         items=align_attributes(
             item_table, it.item_ids, id_column="item_id", source=str(items),
-            defaults={"category": "unknown"},
+            defaults={"category": "unknown"} if category else None,
         ),
         name=path.stem,
     )
@@ -106,6 +122,11 @@ def read_frame(path: Path) -> pd.DataFrame:
         frame = pd.read_parquet(path) if suffix != ".csv" else pd.read_csv(path)
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: the file is empty (expected a header and at least one row)") from None
+    except (UnicodeDecodeError, pd.errors.ParserError, ValueError, OSError) as exc:
+        # binary garbage, a truncated or foreign file: pandas/pyarrow name neither the file nor the fix
+        kind = "UTF-8 CSV text" if suffix == ".csv" else "a Parquet file"
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"{path}: expected {kind}, received something else ({reason})") from None
     if len(frame) == 0:
         raise DataError(f"{path}: the file has no rows (expected at least one)")
     return frame
@@ -138,6 +159,12 @@ def build_interactions(
     has_ratings = "rating" in frame.columns
     if has_ratings:
         values = _numeric(frame["rating"], source, "rating").astype(np.float32)
+        if (values < 0).any():
+            k = _first(pd.Series(values < 0))
+            raise DataError(
+                f"{source}: column 'rating' must not be negative, got {_show(frame['rating'].iloc[k - 1])} "
+                f"at data row {k}"
+            )
     else:
         values = np.full(len(frame), implicit_weight, dtype=np.float32)
     timestamps = _timestamps(frame["timestamp"], source) if "timestamp" in frame.columns else None
@@ -160,8 +187,13 @@ def _column_names(columns: Mapping[str, str] | None) -> dict[str, str]:
     return {c: columns.get(c, c) for c in _OUR_COLUMNS}
 
 
-def _read_attributes(path: str | Path | None, ours: str, id_names: dict[str, str]) -> pd.DataFrame | None:
+def _read_attributes(
+    path: str | Path | None, ours: str, id_names: dict[str, str],
+    mapping: Mapping[str, str] | None, field: str,
+) -> pd.DataFrame | None:
     if path is None:
+        if mapping:
+            raise DataError(f"{field}: maps {sorted(mapping)} but no {ours.removesuffix('_id')}s file is given")
         return None
     table = read_frame(Path(path))
     theirs = id_names[ours]
@@ -169,7 +201,22 @@ def _read_attributes(path: str | Path | None, ours: str, id_names: dict[str, str
         raise DataError(
             f"{path}: missing required column {theirs!r} ({ours}); found columns {list(table.columns)}"
         )
-    return table.rename(columns={theirs: ours})
+    renames = {theirs: ours}
+    for attribute, column in (mapping or {}).items():
+        if column not in table.columns:
+            raise DataError(
+                f"{path}: missing column {column!r} (named by {field}.{attribute}); "
+                f"found columns {list(table.columns)}"
+            )
+        if attribute == ours:
+            raise DataError(f"{field}.{attribute}: the id column is named by data.columns.{ours}, not here")
+        if attribute in table.columns and attribute not in mapping.values():
+            raise DataError(
+                f"{field}.{attribute}: cannot rename {column!r} to {attribute!r}: {path} already has a "
+                f"column {attribute!r}"
+            )
+        renames[column] = attribute
+    return table.rename(columns=renames)
 
 
 def _show(value: object) -> str:

@@ -117,6 +117,11 @@ class Recommender(BaseEstimator):
 
     Subclasses implement ``_fit(X)`` and either ``_score(users)`` (dense
     scores for a batch of users) or override ``_recommend_known``.
+
+    There is no scikit-learn ``score(X, y)``: it returns one quality number,
+    which needs a metric, and metrics live in :mod:`evaluation` (a metric never
+    takes a model; ``recsys`` never imports ``evaluation``). Score the lists of
+    :meth:`recommend` with ``evaluation.evaluate_rankings``.
     """
 
     unknown_users: UnknownUsers
