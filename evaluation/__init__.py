@@ -23,6 +23,15 @@ from evaluation._beyond import (
     popularity_share,
 )
 from evaluation._counts import item_counts
+from evaluation._consent_metrics import ConsentReport, consent_metrics
+from evaluation._monitoring import (
+    DriftInterval,
+    RatioMoments,
+    mix_test,
+    population_stability_index,
+    proportion_interval,
+    ratio_difference,
+)
 from evaluation._ranking import (
     average_precision_at_k,
     hit_matrix,
@@ -54,6 +63,7 @@ from evaluation._fairness import (
 from evaluation._fairness_metrics import FairnessBaseline, fairness_baseline, fairness_metrics
 from evaluation._fairness_report import (
     FairnessReport,
+    group_order,
     plot_exposure,
     plot_group_quality,
     sanitize_label,
@@ -67,9 +77,19 @@ from evaluation._explainability import (
     stability,
 )
 from evaluation._relevance import RelevanceReport, evaluate_rankings
+from evaluation._spark import SparkEvaluation, spark_evaluate  # pyspark imported lazily
 from evaluation._tradeoff import GapChange, compare_with_twin, gap_change
 
 __all__ = [
+    # served-list monitoring and consent
+    "ConsentReport",
+    "DriftInterval",
+    "RatioMoments",
+    "consent_metrics",
+    "mix_test",
+    "population_stability_index",
+    "proportion_interval",
+    "ratio_difference",
     "deletion_fidelity",
     "explanation_coverage",
     "explainability_scores",
@@ -80,6 +100,8 @@ __all__ = [
     "compare_with_twin",
     "gap_change",
     "RelevanceReport",
+    "SparkEvaluation",
+    "spark_evaluate",
     "average_popularity",
     "average_precision_at_k",
     "catalog_coverage",
@@ -114,6 +136,7 @@ __all__ = [
     "outcome_parity",
     "plot_exposure",
     "plot_group_quality",
+    "group_order",
     "popularity_groups",
     "rank_exposure",
     "sanitize_label",
