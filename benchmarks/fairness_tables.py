@@ -3,9 +3,10 @@
     fairrec run configs/ml100k_fairness.yaml --out runs/ml100k_fairness
     .venv/bin/python benchmarks/fairness_tables.py runs/ml100k_fairness
 
-Prints, for every mitigated candidate, its NDCG@k against its unmitigated twin
-and the fairness number its mitigation targets, then every group's NDCG with
-the levelling-down flags. These are the tables in the README.
+Prints the gate's verdict on every tested candidate (test split), the validation
+numbers every sweep value was chosen on, then, for every mitigated candidate, its
+NDCG@k against its unmitigated twin and the fairness number its mitigation targets,
+and every group's NDCG with the levelling-down flags. These are the tables in the README.
 """
 
 from __future__ import annotations
@@ -42,6 +43,31 @@ def main(argv: list[str] | None = None) -> None:
 
     exposure = "exposure_share.popularity.tail"
     amp = "bias_amplification.gender.category.mean_abs"
+    summary = json.loads((args.run / "summary.json").read_text())
+    print("#### The gate's verdict (test split)\n")
+    rows = []
+    for name, entry in summary["models"].items():
+        gate = entry["gate"]
+        blocking = [c["name"] for c in gate["checks"] if c.get("blocking")]
+        loud = [c["name"] for c in gate["checks"] if c["verdict"] == "inconclusive" and not c.get("blocking")]
+        rows.append([name, f"{entry['metrics'][q]:.4f}", f"{entry['validation_metrics'].get(q, float('nan')):.4f}",
+                     f"{entry['metrics'].get(exposure, float('nan')):.4f}",
+                     "pass" if gate["passed"] else "**FAIL**", ", ".join(blocking) or "-", ", ".join(loud) or "-"])
+    print(_table(["candidate", f"NDCG@{k} (test)", f"NDCG@{k} (validation)", "tail exposure", "gate",
+                  "blocking", "inconclusive"], rows))
+    promotion = summary.get("promotion") or {}
+    print(f"\nChampion: {promotion.get('winner')} ({promotion.get('note', '')})\n")
+    validation_file = args.run / "validation.json"
+    if validation_file.is_file():
+        validation = json.loads(validation_file.read_text())
+        print("#### Every candidate and sweep value on validation (what chose them)\n")
+        rows = [[name, f"{v['metrics'].get(q, float('nan')):.4f}", f"{v['metrics'].get(exposure, float('nan')):.4f}",
+                 "pass" if v["gate"]["passed"] else "fail",
+                 ", ".join(c["name"] for c in v["gate"]["checks"] if c.get("blocking")) or "-",
+                 "yes" if name in summary["models"] else ""]
+                for name, v in validation.items()]
+        print(_table(["candidate", f"NDCG@{k}", "tail exposure", "validation gate", "blocking", "chosen"], rows))
+        print()
     sections = [
         ("Long-tail exposure (share of rank-weighted exposure)", exposure),
         ("Bias amplification, gender x genre (mean absolute)", amp),

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from recsys.data import Dataset, Split
+from recsys.data import Dataset, Interactions, Split
 from recsys.errors import FairrecError
 from recsys.serving import drop_opted_out, drop_withdrawn_categories, opted_out_users, withdrawn_categories
 from training._checks import check_data, check_rank_by
@@ -125,7 +125,12 @@ def _write_inputs(root: Path, config: ExperimentConfig, dataset: Dataset, split:
     (root / "config.yaml").write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False), encoding="utf-8")
     split.train.to_frame().to_parquet(root / "split" / "train.parquet", index=False)
     split.test.to_frame().to_parquet(root / "split" / "test.parquet", index=False)
-    dataset.users.to_parquet(root / "users.parquet", index=False)
+    # the operator's data: only the attributes the numbers need, readable by the owner only
+    needed = ["user_id", *config.fairness.sensitive]
+    needed += [a for spec in config.models for step in spec.steps
+               if (a := getattr(step, "user_attribute", None)) and a not in needed]
+    dataset.users[[c for c in needed if c in dataset.users.columns]].to_parquet(root / "users.parquet", index=False)
+    (root / "users.parquet").chmod(0o600)
     items.to_parquet(root / "items.parquet", index=False)
 
 
@@ -318,6 +323,22 @@ def _rewrite(path: Path, payload: Any) -> None:
     os.replace(tmp, path)
 
 
+def _without_users(dataset: Dataset, gone: np.ndarray) -> Dataset:
+    """``dataset`` with the users marked ``gone`` removed from the vocabulary and the users table."""
+    if not gone.any():
+        return dataset
+    it = dataset.interactions
+    keep = ~gone
+    new_index = np.cumsum(keep) - 1
+    coo = it.matrix.tocoo()  # row-major, so the entries stay aligned with the timestamps
+    kept = Interactions.from_arrays(
+        user_index=new_index[coo.row], item_index=coo.col, user_ids=it.user_ids[keep], item_ids=it.item_ids,
+        values=coo.data, timestamps=it.timestamps, has_ratings=it.has_ratings,
+    )
+    users = dataset.users.loc[keep].reset_index(drop=True)
+    return replace(dataset, interactions=kept, users=users)
+
+
 def _honour_consent(dataset: Dataset, store: Path) -> tuple[Dataset, dict[str, int]]:
     """Leave out every interaction of the users who opted out of personalisation."""
     try:
@@ -332,7 +353,11 @@ def _honour_consent(dataset: Dataset, store: Path) -> tuple[Dataset, dict[str, i
     if categories is not None:
         kept = drop_withdrawn_categories(kept, withdrawn_categories(store), categories)
     known = np.isin(dataset.interactions.user_ids.astype(str), np.asarray(sorted(opted_out), dtype=str))
-    return replace(dataset, interactions=kept), {
+    # a user who opted out (or was erased) left no interaction: they leave the vocabulary too, so no
+    # file of the run (users.parquet, a bundle's vocabulary) names them
+    gone = (np.diff(dataset.interactions.matrix.indptr) > 0) & (np.diff(kept.matrix.indptr) == 0)
+    dataset = _without_users(replace(dataset, interactions=kept), gone)
+    return dataset, {
         "n_opted_out_users": int(known.sum()),
         "n_opted_out_interactions": int(before - after_opt_out),
         "n_withdrawn_category_interactions": int(after_opt_out - kept.n_interactions),

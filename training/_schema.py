@@ -14,14 +14,21 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from training._tracking import tracking_uri_problem
+
 __all__ = [
     "DataConfig",
     "EvaluationConfig",
     "ExperimentConfig",
     "CategoryShareMitigation",
     "ConsentConfig",
+    "EngineConfig",
     "FairnessConfig",
     "GateConfig",
+    "LevellingDown",
+    "OutcomeParity",
+    "ProviderExposure",
+    "UtilityParity",
     "ModelCardConfig",
     "NonRegression",
     "Mitigation",
@@ -53,11 +60,23 @@ class Section(BaseModel):
         return data
 
 
+MAX_SEED = 2**32 - 1  # numpy's legacy seeding and implicit take 32-bit unsigned seeds
+
+
 def _resolve_path(value: Path, info: ValidationInfo) -> Path:
     base = (info.context or {}).get("base_dir")
     if not value.is_absolute() and base is not None:
         value = Path(base) / value
     return value
+
+
+def _base_note(value: Path, info: ValidationInfo) -> str:
+    """For a relative path that was not found: which base it was resolved against (not the shell's)."""
+    base = (info.context or {}).get("base_dir")
+    if value.is_absolute() or base is None:
+        return ""
+    return (f" ({str(value)!r} was resolved against the config file's directory {base}, also in --set; "
+            "give an absolute path to use another)")
 
 
 # --------------------------------------------------------------------- data
@@ -73,13 +92,20 @@ class SyntheticData(Section):
     n_niches: int = Field(0, ge=0, le=1000, description="hidden taste niches; 0 = automatic")
     personalization: float = Field(1.0, ge=0.0, le=1.0, description="0 = taste only over categories")
     bias_strength: float = Field(0.0, ge=0.0, le=1.0)
-    biased_group: str = "F"
-    biased_category: str = "cat_0"
+    biased_group: Literal["F", "M"] = Field("F", description="the synthetic users' gender groups are F and M")
+    biased_category: str = Field("cat_0", description="cat_0 .. cat_<n_categories - 1>")
     group_share: float = Field(0.4, gt=0.0, lt=1.0)
-    seed: int | None = Field(None, description="defaults to the experiment seed")
+    seed: int | None = Field(None, ge=0, le=MAX_SEED, description="defaults to the experiment seed")
 
     @model_validator(mode="after")
     def _fits(self) -> SyntheticData:
+        categories = [f"cat_{c}" for c in range(self.n_categories)]
+        if self.biased_category not in categories:
+            raise ValueError(
+                f"biased_category: expected one of the {self.n_categories} categories "
+                f"{categories[0]!r}..{categories[-1]!r} (n_categories = {self.n_categories}), "
+                f"got {self.biased_category!r}"
+            )
         if self.n_interactions > self.n_users * self.n_items:
             raise ValueError(
                 f"n_interactions must be at most n_users * n_items = {self.n_users * self.n_items}, "
@@ -98,12 +124,12 @@ class MovieLens100KData(Section):
     @field_validator("path")
     @classmethod
     def _exists(cls, value: Path, info: ValidationInfo) -> Path:
-        value = _resolve_path(value, info)
+        given, value = value, _resolve_path(value, info)
         missing = [f for f in _ML100K_FILES if not (value / f).is_file()]
         if missing:
             raise ValueError(
                 f"expected a MovieLens 100K directory containing {', '.join(_ML100K_FILES)}; "
-                f"{value} is missing {', '.join(missing)}"
+                f"{value} is missing {', '.join(missing)}{_base_note(given, info)}"
             )
         return value
 
@@ -116,15 +142,24 @@ class TableData(Section):
     columns: dict[Literal["user_id", "item_id", "rating", "timestamp"], str] = Field(
         default_factory=dict
     )
+    user_columns: dict[str, str] = Field(
+        default_factory=dict, description="user attribute -> column of the users file, e.g. {gender: sex}"
+    )
+    item_columns: dict[str, str] = Field(
+        default_factory=dict,
+        description="item attribute -> column of the items file, e.g. {category: genre, title: name}",
+    )
 
     @field_validator("interactions", "users", "items")
     @classmethod
     def _file_exists(cls, value: Path | None, info: ValidationInfo) -> Path | None:
         if value is None:
             return None
-        value = _resolve_path(value, info)
+        given, value = value, _resolve_path(value, info)
+        if info.field_name == "interactions" and value.is_dir():
+            return value  # a directory of Parquet parts: read by the Spark engine (checked below)
         if not value.is_file():
-            raise ValueError(f"expected an existing CSV or Parquet file, got {value}")
+            raise ValueError(f"expected an existing CSV or Parquet file, got {value}{_base_note(given, info)}")
         if value.suffix.lower() not in {".csv", ".parquet"}:
             raise ValueError(f"expected a .csv or .parquet file, got {value.name}")
         return value
@@ -146,7 +181,7 @@ class RandomHoldoutSplit(_SplitBase):
     method: Literal["random_holdout"]
     test_fraction: float = Field(0.25, gt=0.0, lt=1.0)
     min_train: int = Field(1, ge=1)
-    seed: int | None = None
+    seed: int | None = Field(None, ge=0, le=MAX_SEED)
 
 
 class LeaveLastKSplit(_SplitBase):
@@ -192,20 +227,23 @@ class ALSParams(Section):
     regularization: float = Field(0.05, ge=0.0)
     alpha: float = Field(1.0, gt=0.0)
     iterations: int = Field(15, ge=1, le=1000)
-    random_state: int | None = None
+    random_state: int | None = Field(None, ge=0, le=MAX_SEED)
 
 
 class BPRParams(Section):
-    factors: int = Field(64, ge=1, le=4096)
+    """cornac's BPR (uniform negatives); defaults chosen on a validation split of ML-100K train."""
+
+    factors: int = Field(128, ge=1, le=4096)
     learning_rate: float = Field(0.01, gt=0.0)
     regularization: float = Field(0.01, ge=0.0)
-    iterations: int = Field(100, ge=1, le=10_000)
-    random_state: int | None = None
+    iterations: int = Field(200, ge=1, le=10_000)
+    random_state: int | None = Field(None, ge=0, le=MAX_SEED)
 
 
 class EASEParams(Section):
     l2: float = Field(500.0, gt=0.0)
     max_items: int = Field(30_000, ge=1)
+    binary: bool = Field(True, description="False: use interaction values (e.g. reweight's weights)")
 
 
 # --------------------------------------------------------------- mitigation
@@ -254,6 +292,9 @@ class ExposureBudgetMitigation(Section):
     kind: Literal["exposure_budget"]
     strength: float = Field(0.1, ge=0.0, le=1.0, description="target share of rank-weighted exposure")
     n_candidates: int = Field(100, ge=1)
+    cost: Literal["score", "calibrated"] = Field(
+        "score", description="calibrated: expected DCG loss, relevance learned on 20% held out of training"
+    )
 
 
 class UserBlendMitigation(Section):
@@ -433,6 +474,11 @@ class FairnessConfig(Section):
         "user", description="each user's history and list count equally, or pool interactions"
     )
     n_boot: int | None = Field(None, ge=10, le=10_000, description="bootstrap CIs for per-group quality")
+    segments: list[str] = Field(
+        default_factory=lambda: ["activity_level"],
+        description="sensitive attributes that are functions of the history itself (user segments): "
+        "judged against the popularity baseline, no proxy search, no reliance score",
+    )
 
 
 class ExplainConfig(Section):
@@ -459,12 +505,51 @@ class ExplainConfig(Section):
         return value
 
 
+class EngineConfig(Section):
+    """Where the run computes: in this process (default) or on a Spark cluster."""
+
+    kind: Literal["in_process", "spark"] = "in_process"
+    master: str = Field("local[2]", description="Spark master URL: local[N], spark://HOST:PORT, yarn, k8s://...")
+    conf: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, description="Spark properties, e.g. spark.executor.memory: 4g"
+    )
+    lost_executor_timeout: float = Field(
+        60.0, gt=0.0, le=3600.0, description="seconds a cluster may have no executor before the run fails"
+    )
+
+    @field_validator("master")
+    @classmethod
+    def _master(cls, value: str) -> str:
+        from recsys.engine import SparkEngineError, check_master
+
+        try:
+            return check_master(value)
+        except SparkEngineError as exc:
+            raise ValueError(str(exc).removeprefix("engine.master: ")) from None
+
+    @field_validator("conf")
+    @classmethod
+    def _properties(cls, value: dict[str, Any]) -> dict[str, Any]:
+        bad = [key for key in value if not key.startswith("spark.")]
+        if bad:
+            raise ValueError(f"expected Spark property names starting with 'spark.', got {bad[0]!r}")
+        return value
+
+
 class TrackingConfig(Section):
     uri: str | None = Field(
         None,
         description="MLflow tracking URI; default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db",
     )
     experiment: str | None = Field(None, description="defaults to the config's name")
+
+    @field_validator("uri")
+    @classmethod
+    def _known_scheme(cls, value: str | None) -> str | None:
+        problem = None if value is None else tracking_uri_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
 
 _METRIC_NAME = re.compile(r"^[A-Za-z0-9_.{}=:-]+$")
@@ -492,19 +577,60 @@ class NonRegression(Section):
         return value
 
 
+class UtilityParity(Section):
+    """Consumer side: the worst-served group's mean of ``metric`` relative to the best-served group's."""
+
+    metric: str = Field("ndcg_at_{k}", description="a per-user metric; {k} is the evaluation cut-off")
+    threshold: float = Field(0.8, gt=0.0, le=1.0, description="lowest allowed worst/best ratio")
+
+    @field_validator("metric")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        _check_metric_names([value], "metric")
+        return value
+
+
+class OutcomeParity(Section):
+    """Disparate impact of an outcome the config names: 'the top-k holds an item of the protected group'."""
+
+    outcome: Literal["contains_protected"] = Field(
+        description="the top-k list holds at least one item of fairness.protected_group"
+    )
+    threshold: float = Field(0.8, gt=0.0, le=1.0, description="lowest allowed worst/best rate ratio")
+
+
+class LevellingDown(Section):
+    """A mitigated candidate may not narrow a gap by lowering the better-off group beyond ``tolerance``."""
+
+    tolerance: float = Field(0.02, ge=0.0, le=1.0, description="largest allowed relative drop vs the twin")
+
+
+class ProviderExposure(Section):
+    """Provider side: the protected item group's share of rank-weighted exposure."""
+
+    min_share: float = Field(gt=0.0, lt=1.0, description="lowest allowed share")
+
+
 class GateConfig(Section):
-    """Promotion thresholds: floors and ceilings on any metric the run produces."""
+    """Promotion rules; every default and its source is in the README ("The promotion gate")."""
 
     registered_model: str | None = Field(
         None, min_length=1, max_length=256, description="registry name; defaults to the config's name"
     )
-    four_fifths: bool = Field(
-        True, description="floor of 0.8 on disparate_impact.<attribute> for every sensitive attribute"
-    )
+    utility_parity: UtilityParity | None = UtilityParity()
+    outcome_parity: OutcomeParity | None = Field(None, description="no default outcome: name one to check it")
+    levelling_down: LevellingDown | None = LevellingDown()
+    provider_exposure: ProviderExposure | None = None
+    protected_reliance: float | None = Field(0.1, ge=0.0, le=1.0, description="ceiling, where defined")
+    counterfactual_flip_rate: float | None = Field(0.0, ge=0.0, le=1.0, description="ceiling, where defined")
+    alpha: float = Field(0.05, gt=0.0, lt=1.0, description="family-wise error rate (Holm) of the gate's tests")
+    strict: bool = Field(False, description="inconclusive checks block promotion too")
+    min_group_size: int = Field(30, ge=1, description="smaller groups are reported, not judged")
+    n_resamples: int = Field(1000, ge=100, le=100_000, description="bootstrap and permutation draws")
     floors: dict[str, float] = Field(default_factory=dict, description="metric name -> lowest allowed value")
     ceilings: dict[str, float] = Field(default_factory=dict, description="metric name -> highest allowed value")
     non_regression: NonRegression | None = NonRegression()
-    rank_by: str = Field("ndcg_at_{k}", description="among passing candidates, the highest wins")
+    rank_by: str = Field("ndcg_at_{k}", description="among passing candidates, the highest on validation wins")
     register_models: bool = Field(True, description="register every candidate as a model version")
     promote: bool = Field(True, description="move @champion to the winner (else only @challenger)")
 
@@ -549,7 +675,7 @@ class ModelCardConfig(Section):
 
 class ExperimentConfig(Section):
     name: str = Field(min_length=1, max_length=128)
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="seeds every random choice of the run")
     data: DataConfig
     split: SplitConfig = RandomHoldoutSplit(method="random_holdout")
     models: list[ModelSpec] = Field(min_length=1)
@@ -560,6 +686,17 @@ class ExperimentConfig(Section):
     gate: GateConfig = GateConfig()
     card: ModelCardConfig = ModelCardConfig()
     consent: ConsentConfig = ConsentConfig()
+    engine: EngineConfig = EngineConfig()
+
+    @model_validator(mode="after")
+    def _parts_need_spark(self) -> ExperimentConfig:
+        path = getattr(self.data, "interactions", None)
+        if path is not None and Path(path).is_dir() and self.engine.kind != "spark":
+            raise ValueError(
+                f"data.interactions: a directory of Parquet parts ({path}) is read by the Spark engine; "
+                "expected engine.kind: spark or a .csv/.parquet file"
+            )
+        return self
 
     @field_validator("models")
     @classmethod

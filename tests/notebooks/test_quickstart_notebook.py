@@ -26,8 +26,9 @@ def test_quickstart_notebook_runs_and_promotes_the_mitigated_model(tmp_path: Pat
     NotebookClient(nb, timeout=180, kernel_name="python3",
                    resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
     text = "\n".join(_text(c) for c in nb.cells if c.cell_type == "code")
-    assert "=> FAIL: 2 of 5 checks failed (disparate_impact.gender, demographic_parity_difference.gender)" in text
+    assert ("=> FAIL: 2 of 8 checks block promotion (demographic_parity_difference.gender, "
+            "outcome_parity.gender)") in text
     assert "no candidate passed the gate; no alias moved" in text
-    assert "@champion -> 2 ease_fair_share pass: all 5 checks passed" in text
-    assert "PromotionRefused - refusing to promote 'planted-bias-recommender' version 1" in text
+    assert "@champion -> 2 ease_fair_share pass: 9 checks (9 pass)" in text
+    assert "PromotionRefused - refusing 'planted-bias-recommender' version 1: it fails the gate" in text
     assert (tmp_path / "mitigated" / "ease_fair_share" / "model_card.html").is_file()
