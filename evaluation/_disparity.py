@@ -296,6 +296,21 @@ def _permutation_p(values: np.ndarray, codes: np.ndarray, n_groups: int, observe
     return (1 + extreme) / (1 + n_resamples)
 
 
+def _ratio_draws(num: np.ndarray, den: np.ndarray, names: str, n_resamples: int,
+                 random_state: int | None) -> tuple[float, np.ndarray] | None:
+    """``sum(num) / sum(den)`` and its paired bootstrap draws; None when undefined (no users, den <= 0)."""
+    num, den = np.asarray(num, dtype=np.float64), np.asarray(den, dtype=np.float64)
+    if num.shape != den.shape or num.ndim != 1:
+        raise ValueError(f"{names}: expected 1-D arrays of one shape, got {num.shape} and {den.shape}")
+    total = den.sum()
+    if num.size == 0 or total <= 0:
+        return None
+    n_sum, d_sum = _bootstrap_pair_sums(num, den, n_resamples, np.random.default_rng(random_state))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        draws = np.where(d_sum > 0, n_sum / np.where(d_sum > 0, d_sum, 1.0), np.nan)
+    return float(num.sum() / total), draws[np.isfinite(draws)]
+
+
 def relative_drop(
     before: np.ndarray,
     after: np.ndarray,
@@ -317,21 +332,15 @@ def relative_drop(
     >>> e.drop, e.n
     (0.125, 4)
     """
-    before = np.asarray(before, dtype=np.float64)
-    after = np.asarray(after, dtype=np.float64)
-    if before.shape != after.shape or before.ndim != 1:
-        raise ValueError(f"before and after: expected 1-D arrays of one shape, got {before.shape} and {after.shape}")
-    total = before.sum()
-    if before.size == 0 or total <= 0:
-        return DropEvidence(drop=math.nan, ci=(math.nan, math.nan), p_value=math.nan, tolerance=tolerance,
-                            n=int(before.size))
-    b_sum, a_sum = _bootstrap_pair_sums(before, after, n_resamples, np.random.default_rng(random_state))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        drops = np.where(b_sum > 0, (b_sum - a_sum) / np.where(b_sum > 0, b_sum, 1.0), np.nan)
-    drops = drops[np.isfinite(drops)]
+    ratio = _ratio_draws(after, before, "before and after", n_resamples, random_state)
+    n = int(np.size(before))
+    if ratio is None:
+        return DropEvidence(drop=math.nan, ci=(math.nan, math.nan), p_value=math.nan, tolerance=tolerance, n=n)
+    kept, draws = ratio
+    drops = 1.0 - draws
     p = (1 + int(np.sum(drops <= tolerance))) / (1 + drops.size)
-    return DropEvidence(drop=float((total - after.sum()) / total), ci=_percentile_ci(drops, level),
-                        p_value=float(p), tolerance=float(tolerance), n=int(before.size))
+    return DropEvidence(drop=1.0 - kept, ci=_percentile_ci(drops, level), p_value=float(p),
+                        tolerance=float(tolerance), n=n)
 
 
 def share_evidence(
@@ -352,18 +361,10 @@ def share_evidence(
     >>> e.share, e.n
     (0.25, 4)
     """
-    part = np.asarray(part, dtype=np.float64)
-    whole = np.asarray(whole, dtype=np.float64)
-    if part.shape != whole.shape or part.ndim != 1:
-        raise ValueError(f"part and whole: expected 1-D arrays of one shape, got {part.shape} and {whole.shape}")
-    total = whole.sum()
-    if part.size == 0 or total <= 0:
-        return ShareEvidence(share=math.nan, ci=(math.nan, math.nan), p_value=math.nan, floor=floor,
-                             n=int(part.size))
-    p_sum, w_sum = _bootstrap_pair_sums(part, whole, n_resamples, np.random.default_rng(random_state))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        shares = np.where(w_sum > 0, p_sum / np.where(w_sum > 0, w_sum, 1.0), np.nan)
-    shares = shares[np.isfinite(shares)]
-    p = (1 + int(np.sum(shares >= floor))) / (1 + shares.size)
-    return ShareEvidence(share=float(part.sum() / total), ci=_percentile_ci(shares, level), p_value=float(p),
-                         floor=float(floor), n=int(part.size))
+    ratio = _ratio_draws(part, whole, "part and whole", n_resamples, random_state)
+    n = int(np.size(part))
+    if ratio is None:
+        return ShareEvidence(share=math.nan, ci=(math.nan, math.nan), p_value=math.nan, floor=floor, n=n)
+    share, draws = ratio
+    p = (1 + int(np.sum(draws >= floor))) / (1 + draws.size)
+    return ShareEvidence(share=share, ci=_percentile_ci(draws, level), p_value=float(p), floor=float(floor), n=n)
