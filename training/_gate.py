@@ -24,15 +24,15 @@ silently.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from training._gate_checks import (
+    Check,
     ParityRule,
     bound_check,
     evidence_checks,
@@ -44,9 +44,6 @@ __all__ = [
     "Check", "GateDecision", "GateRules", "ParityRule", "evaluate_gate", "format_decision",
     "rules_from_config",
 ]
-
-Verdict = Literal["pass", "fail", "inconclusive", "undefined"]
-
 
 @dataclass(frozen=True, kw_only=True)
 class GateRules:
@@ -89,47 +86,6 @@ class GateRules:
         """A fingerprint of the rules, recorded with every decision."""
         text = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-@dataclass(frozen=True, kw_only=True)
-class Check:
-    """One check with its evidence; ``blocking`` says whether it stops promotion."""
-
-    name: str
-    metric: str
-    comparison: str
-    threshold: float | None
-    value: float | None
-    verdict: Verdict
-    reason: str
-    blocking: bool = False
-    ci: tuple[float, float] | None = None
-    p_value: float | None = None
-    p_adjusted: float | None = None
-    sizes: Mapping[str, int] | None = None
-    test: str | None = None
-
-    @property
-    def passed(self) -> bool:
-        return not self.blocking
-
-    @property
-    def label(self) -> str:
-        return self.name
-
-    def to_json(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["ci"] = None if self.ci is None else list(self.ci)
-        out["sizes"] = None if self.sizes is None else dict(self.sizes)
-        out["passed"] = self.passed
-        return out
-
-    @classmethod
-    def from_json(cls, payload: Mapping[str, Any]) -> Check:
-        data = {k: v for k, v in payload.items() if k != "passed"}
-        if data.get("ci") is not None:
-            data["ci"] = tuple(data["ci"])
-        return cls(**data)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -267,12 +223,6 @@ def rules_from_config(gate: Any, *, sensitive: Sequence[str], segments: Sequence
         min_group_size=int(gate.min_group_size),
         n_resamples=int(gate.n_resamples),
     )
-
-
-def missing_reason(metric: str, available: Sequence[str]) -> str:
-    hint = difflib.get_close_matches(metric, list(available), n=1, cutoff=0.75)
-    suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
-    return f"{metric} was not produced by this run{suggestion}; a required metric cannot be skipped"
 
 
 _MARK = {"pass": "pass", "fail": "FAIL", "inconclusive": "INCONCLUSIVE", "undefined": "undefined"}

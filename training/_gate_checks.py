@@ -15,12 +15,56 @@ from __future__ import annotations
 import difflib
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 
-__all__ = ["ParityRule", "Pending", "bound_check", "evidence_checks", "holm", "regression_check"]
+__all__ = ["Check", "ParityRule", "Pending", "Verdict", "bound_check", "evidence_checks", "holm", "regression_check"]
+
+
+Verdict = Literal["pass", "fail", "inconclusive", "undefined"]
+
+@dataclass(frozen=True, kw_only=True)
+class Check:
+    """One check with its evidence; ``blocking`` says whether it stops promotion."""
+
+    name: str
+    metric: str
+    comparison: str
+    threshold: float | None
+    value: float | None
+    verdict: Verdict
+    reason: str
+    blocking: bool = False
+    ci: tuple[float, float] | None = None
+    p_value: float | None = None
+    p_adjusted: float | None = None
+    sizes: Mapping[str, int] | None = None
+    test: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        return not self.blocking
+
+    @property
+    def label(self) -> str:
+        return self.name
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["ci"] = None if self.ci is None else list(self.ci)
+        out["sizes"] = None if self.sizes is None else dict(self.sizes)
+        out["passed"] = self.passed
+        return out
+
+    @classmethod
+    def from_json(cls, payload: Mapping[str, Any]) -> Check:
+        data = {k: v for k, v in payload.items() if k != "passed"}
+        if data.get("ci") is not None:
+            data["ci"] = tuple(data["ci"])
+        return cls(**data)
+
 
 UNDEFINED = {
     1: "the best-served group's value is 0, so the ratio is 0/0",
@@ -67,24 +111,18 @@ def _missing(metric: str, available: Sequence[str]) -> str:
     return f"{metric} was not produced by this run{suggestion}; a required metric cannot be skipped"
 
 
-def _check(**kwargs: Any) -> Any:
-    from training._gate import Check  # the value type lives with the decision
-
-    return Check(**kwargs)
-
-
 def bound_check(metrics: Mapping[str, float], metric: str, threshold: float, *, floor: bool,
                 available: Sequence[str]) -> Any:
     """A configured floor or ceiling on a metric: a point comparison, no test."""
     op = ">=" if floor else "<="
     value = _value(metrics, metric)
     if value is None:
-        return _check(name=metric, metric=metric, comparison=op, threshold=threshold, value=None,
+        return Check(name=metric, metric=metric, comparison=op, threshold=threshold, value=None,
                       verdict="fail", reason=_missing(metric, available))
     passed = value >= threshold if floor else value <= threshold
     kind = "floor" if floor else "ceiling"
     relation = ("at least" if floor else "at most") if passed else ("below" if floor else "above")
-    return _check(name=metric, metric=metric, comparison=op, threshold=threshold, value=value,
+    return Check(name=metric, metric=metric, comparison=op, threshold=threshold, value=value,
                   verdict="pass" if passed else "fail",
                   reason=f"{metric} = {_fmt(value)} is {relation} the {kind} {_fmt(threshold)}")
 
@@ -96,14 +134,14 @@ def regression_check(metrics: Mapping[str, float], metric: str, tolerance: float
     value = _value(metrics, metric)
     common = dict(name=name, metric=metric, comparison="non-regression")
     if value is None:
-        return _check(**common, threshold=None, value=None, verdict="fail", reason=_missing(metric, available))
+        return Check(**common, threshold=None, value=None, verdict="fail", reason=_missing(metric, available))
     if champion is None:
-        return _check(**common, threshold=None, value=value, verdict="pass",
+        return Check(**common, threshold=None, value=value, verdict="pass",
                       reason=f"no champion yet: {metric} = {_fmt(value)} has nothing to regress from")
     who = label or "the champion"
     reference = _value(champion, metric)
     if reference is None:
-        return _check(**common, threshold=None, value=value, verdict="fail",
+        return Check(**common, threshold=None, value=value, verdict="fail",
                       reason=f"{who} has no {metric}, so a regression cannot be ruled out")
     threshold = reference * (1.0 - tolerance) if reference >= 0 else reference * (1.0 + tolerance)
     passed = value >= threshold
@@ -111,7 +149,7 @@ def regression_check(metrics: Mapping[str, float], metric: str, tolerance: float
     reason = (f"{metric} = {_fmt(value)} vs {who}'s {_fmt(reference)}: within the allowed {tolerance:.1%} drop"
               if passed else f"{metric} = {_fmt(value)} is {drop:.1%} below {who}'s {_fmt(reference)}; "
               f"at most a {tolerance:.1%} drop is allowed")
-    return _check(**common, threshold=threshold, value=value, verdict="pass" if passed else "fail", reason=reason)
+    return Check(**common, threshold=threshold, value=value, verdict="pass" if passed else "fail", reason=reason)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -140,20 +178,20 @@ class Pending:
                       test=self.test, p_value=None if math.isnan(self.p_value) else self.p_value,
                       p_adjusted=None if math.isnan(p_adjusted) else p_adjusted)
         if self.undefined is not None:
-            return _check(**common, verdict="undefined", reason=f"{self.what}: undefined ({self.undefined})")
+            return Check(**common, verdict="undefined", reason=f"{self.what}: undefined ({self.undefined})")
         if not self.past:
             if self.small_past:
-                return _check(**common, verdict="inconclusive", reason=(
+                return Check(**common, verdict="inconclusive", reason=(
                     f"{self.what}; but group(s) {', '.join(self.small_past)} are past the threshold and "
                     "smaller than the minimum group size: too few users to judge"))
-            return _check(**common, verdict="pass", reason=f"{self.what}: within the threshold")
+            return Check(**common, verdict="pass", reason=f"{self.what}: within the threshold")
         if self.untested:
-            return _check(**common, verdict="fail", reason=f"{self.what}: past the threshold")
+            return Check(**common, verdict="fail", reason=f"{self.what}: past the threshold")
         if p_adjusted < alpha:
-            return _check(**common, verdict="fail", reason=(
+            return Check(**common, verdict="fail", reason=(
                 f"{self.what}: past the threshold and significant (p = {p_adjusted:.3g} after Holm "
                 f"< {alpha:g})"))
-        return _check(**common, verdict="inconclusive", reason=(
+        return Check(**common, verdict="inconclusive", reason=(
             f"{self.what}: past the threshold but not significant (p = {p_adjusted:.3g} after Holm, "
             f"alpha {alpha:g}): not evidence of harm at this sample size"))
 
