@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from training._gate import GateRules
 from training._promotion import CHALLENGER, CHAMPION, Champion, Registry, gate_tags
 from training._record import ModelResult
 from training._schema import ExperimentConfig
-from training._selection import Nearest, binding_checks
+from training._selection import Nearest, Validated, binding_checks
 
-__all__ = ["Promotion", "plan_promotion", "register_and_promote", "summary"]
+__all__ = ["Promotion", "RunResult", "plan_promotion", "register_and_promote", "summary"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -32,6 +33,19 @@ class Promotion:
     note: str
     binding: tuple[tuple[str, int], ...] = ()
     nearest: Nearest | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunResult:
+    name: str
+    run_id: str | None
+    tracking_uri: str | None
+    out_dir: Path | None
+    data_stats: dict[str, int]
+    models: tuple[ModelResult, ...]
+    promotion: Promotion | None = None
+    validation: tuple[Validated, ...] = ()
+    warnings: tuple[str, ...] = ()  # degenerate metrics (training._degenerate), also in summary.json
 
 
 def plan_promotion(config: ExperimentConfig, registry: Registry | None, results: list[ModelResult],

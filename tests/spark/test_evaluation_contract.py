@@ -1,0 +1,140 @@
+"""The evaluation contract: Spark and in-process evaluators agree on every metric to 1e-9.
+
+The same lists, splits and tables go to ``evaluate_rankings`` +
+``fairness_metrics`` and to ``spark_evaluate``; every name of the in-process
+``metrics.json`` must come back from Spark with the same value.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from evaluation import evaluate_rankings, fairness_metrics
+from evaluation._spark import spark_evaluate
+from recsys.data import generate_synthetic, load_movielens_100k, random_holdout
+from recsys.data._spark import spark_from_interactions
+from recsys.models import ALS, Popularity
+from tests.spark.conftest import attributes_frame, lists_frame, users_frame
+
+SENSITIVE = ["gender", "age_group"]
+
+
+def _in_process(dataset, split, users, ids, k, **fairness):
+    items = dataset.items
+    rel = evaluate_rankings(ids, users=users, relevant=split.test.matrix,
+                            train=split.train.binary(), k=k,
+                            item_category=pd.factorize(items["category"])[0])
+    fr = fairness_metrics(report=rel, ids=ids, users=users, users_table=dataset.users,
+                          items_table=items, train=split.train.binary(),
+                          relevant=split.test.matrix, sensitive=SENSITIVE, **fairness)
+    return {**rel.summary(), **fr.flat()}
+
+
+def _on_spark(spark, dataset, split, users, ids, k, **fairness):
+    train = spark_from_interactions(spark, split.train)
+    test = spark_from_interactions(spark, split.test)
+    result = spark_evaluate(
+        lists=lists_frame(spark, users, ids), users=users_frame(spark, users),
+        relevant=test.frame, train=train.frame,
+        users_table=attributes_frame(spark, dataset.users, SENSITIVE),
+        items_table=dataset.items, n_users=dataset.interactions.n_users,
+        n_items=dataset.interactions.n_items, k=k, sensitive=SENSITIVE, **fairness,
+    )
+    return result.metrics
+
+
+def _assert_same(expected: dict, got: dict) -> None:
+    assert sorted(got) == sorted(expected)
+    for name, value in expected.items():
+        if math.isnan(value):
+            assert math.isnan(got[name]), name
+        else:
+            assert got[name] == pytest.approx(value, rel=0, abs=1e-9), name
+
+
+def _awkward_lists(rng: np.random.Generator, users: np.ndarray, n_items: int, k: int) -> np.ndarray:
+    """Random lists with padding, some empty, some with a single item."""
+    ids = np.stack([rng.choice(n_items, size=k, replace=False) for _ in users])
+    cut = rng.integers(0, k + 1, size=users.size)  # list length 0..k
+    cut[:3] = [0, 1, k]
+    ids[np.arange(k)[None, :] >= cut[:, None]] = -1
+    return ids
+
+
+@pytest.fixture(scope="module")
+def small():
+    ds = generate_synthetic(n_users=80, n_items=30, n_interactions=900, n_categories=4,
+                            random_state=3)
+    users = ds.users.copy()
+    users.loc[users.index[:5], "gender"] = None  # missing labels form "unknown"
+    ds = type(ds)(interactions=ds.interactions, users=users, items=ds.items, name=ds.name)
+    split = random_holdout(ds.interactions, test_fraction=0.3, random_state=1)
+    test_users = np.flatnonzero(np.diff(split.test.matrix.indptr) > 0)
+    return ds, split, test_users
+
+
+def test_awkward_lists_with_cold_users_agree(spark, small) -> None:
+    ds, split, users = small
+    cold = users[3:6]  # test users with no training entry (their lists are random here)
+    split = type(split)(train=split.train.select(~np.isin(split.train.row_index(), cold)),
+                        test=split.test)
+    ids = _awkward_lists(np.random.default_rng(0), users, ds.interactions.n_items, 8)
+    got = _on_spark(spark, ds, split, users, ids, 8)
+    _assert_same(_in_process(ds, split, users, ids, 8), got)
+    assert got["gender.ndcg_at_8.unknown"] >= 0.0  # the missing labels form their own group
+
+
+def test_popularity_lists_with_tied_counts_and_cold_users_agree(spark, small) -> None:
+    ds, split, users = small
+    # cold users: drop every training entry of a few test users (they keep test entries)
+    cold = users[:4]
+    keep = ~np.isin(split.train.row_index(), cold)
+    train = split.train.select(keep)
+    split = type(split)(train=train, test=split.test)
+    model = Popularity(unknown_users="popular").fit(train.binary())
+    ids, _ = model.recommend(users, k=5)
+    assert (np.diff(train.matrix.indptr)[cold] == 0).all()
+    counts = np.bincount(train.matrix.indices, minlength=ds.interactions.n_items)
+    assert np.unique(counts).size < counts.size  # tied popularity counts
+    _assert_same(_in_process(ds, split, users, ids, 5), _on_spark(spark, ds, split, users, ids, 5))
+
+
+def test_item_column_groups_and_interaction_weighting_agree(spark, small) -> None:
+    ds, split, users = small
+    ids = _awkward_lists(np.random.default_rng(1), users, ds.interactions.n_items, 6)
+    settings = {"item_group": "category", "protected_group": "cat_1",
+                "amplification_weighting": "interaction", "head_share": 0.5}
+    expected = _in_process(ds, split, users, ids, 4, **settings)
+    got = _on_spark(spark, ds, split, users, ids, 4, **settings)
+    _assert_same(expected, got)
+    assert "exposure_share.category.cat_1" in got
+
+
+def test_every_list_empty_gives_zero_quality(spark, small) -> None:
+    ds, split, users = small
+    ids = np.full((users.size, 3), -1, dtype=np.int64)
+    expected = _in_process(ds, split, users, ids, 3)
+    got = _on_spark(spark, ds, split, users, ids, 3)
+    _assert_same(expected, got)
+    assert got["ndcg_at_3"] == 0.0 and math.isnan(got["novelty_at_3"])
+
+
+def test_n_boot_is_refused_with_the_setting_named(spark, small) -> None:
+    ds, split, users = small
+    ids = _awkward_lists(np.random.default_rng(2), users, ds.interactions.n_items, 3)
+    with pytest.raises(ValueError, match=r"fairness.n_boot: the Spark engine computes no bootstrap"):
+        _on_spark(spark, ds, split, users, ids, 3, n_boot=100)
+
+
+@pytest.mark.ml100k
+def test_movielens_als_lists_agree(spark, ml100k_dir) -> None:
+    ds = load_movielens_100k(ml100k_dir)
+    split = random_holdout(ds.interactions, test_fraction=0.2, random_state=0)
+    users = np.flatnonzero(np.diff(split.test.matrix.indptr) > 0)
+    model = ALS(factors=16, iterations=5, num_threads=1).fit(split.train.binary())
+    ids, _ = model.recommend(users, k=10)
+    _assert_same(_in_process(ds, split, users, ids, 10), _on_spark(spark, ds, split, users, ids, 10))

@@ -1,0 +1,145 @@
+"""A real Spark standalone cluster on loopback: one master, one worker, both from the pyspark wheel.
+
+One test runs a config against ``spark://127.0.0.1:PORT``; the other kills
+the worker mid-run (the run fails with a clear error and commits nothing),
+starts a new worker and runs again (it succeeds). Slow: JVMs and a whole run.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _spark_class() -> tuple[Path, dict[str, str]]:
+    pyspark = pytest.importorskip("pyspark")
+    home = Path(pyspark.__file__).parent
+    env = {**os.environ, "SPARK_HOME": str(home), "SPARK_LOCAL_IP": "127.0.0.1",
+           "SPARK_NO_DAEMONIZE": "1", "PYSPARK_PYTHON": sys.executable}
+    return home / "bin" / "spark-class", env
+
+
+def _start(args: list[str], log: Path) -> subprocess.Popen:
+    spark_class, env = _spark_class()
+    with open(log, "wb") as out:
+        return subprocess.Popen([str(spark_class), *args], stdout=out, stderr=subprocess.STDOUT,
+                                env=env, start_new_session=True)
+
+
+def _wait_for(log: Path, text: str, proc: subprocess.Popen, timeout: float = 180) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if log.exists() and text in log.read_text(errors="replace"):
+            return
+        if proc.poll() is not None:
+            raise AssertionError(f"{log.name}: exited with {proc.returncode}:\n{log.read_text()[-2000:]}")
+        time.sleep(1)
+    raise AssertionError(f"{log.name}: no {text!r} within {timeout} s:\n{log.read_text()[-2000:]}")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+
+
+class _Cluster:
+    def __init__(self, tmp: Path) -> None:
+        self.tmp, self.port = tmp, _free_port()
+        self.url = f"spark://127.0.0.1:{self.port}"
+        self.master = _start(["org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port",
+                              str(self.port), "--webui-port", str(_free_port())], tmp / "master.log")
+        _wait_for(tmp / "master.log", "I have been elected leader", self.master)
+        self.workers: list[subprocess.Popen] = []
+
+    def add_worker(self) -> subprocess.Popen:
+        log = self.tmp / f"worker{len(self.workers)}.log"
+        worker = _start(["org.apache.spark.deploy.worker.Worker", self.url, "--host", "127.0.0.1",
+                         "--cores", "2", "--memory", "1g", "--webui-port", str(_free_port())], log)
+        _wait_for(log, "Successfully registered with master", worker)
+        self.workers.append(worker)
+        return worker
+
+    def stop(self) -> None:
+        for proc in [*self.workers, self.master]:
+            _stop(proc)
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[_Cluster]:
+    from tests.spark.conftest import _skip_without_spark
+
+    _skip_without_spark()
+    c = _Cluster(tmp_path)
+    try:
+        yield c
+    finally:
+        c.stop()
+
+
+def _config(path: Path, master: str, n_interactions: int = 1500) -> Path:
+    path.write_text(yaml.safe_dump({
+        "name": "cluster-run",
+        "data": {"loader": "synthetic", "n_users": 120, "n_items": 50, "n_interactions": n_interactions},
+        "models": [{"type": "als", "name": "als", "params": {"factors": 8, "iterations": 4}}],
+        "evaluation": {"k": 5},
+        "fairness": {"sensitive": ["gender"]},
+        "engine": {"kind": "spark", "master": master, "lost_executor_timeout": 15,
+                   "conf": {"spark.executor.memory": "512m", "spark.cores.max": 2,
+                            "spark.sql.shuffle.partitions": 2, "spark.default.parallelism": 2}},
+    }))
+    return path
+
+
+def _run(config: Path, out: Path, tmp: Path) -> subprocess.Popen:
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp / 'mlflow.db'}",
+           "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable}
+    return subprocess.Popen([sys.executable, "-c", "import sys; from training.cli import main; "
+                             "sys.exit(main(sys.argv[1:]))", "run", str(config), "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp, text=True)
+
+
+def test_a_config_runs_against_a_standalone_cluster(cluster: _Cluster, tmp_path: Path) -> None:
+    cluster.add_worker()
+    proc = _run(_config(tmp_path / "c.yaml", cluster.url), tmp_path / "out", tmp_path)
+    _, err = proc.communicate(timeout=1200)
+    assert proc.returncode == 0, err[-3000:]
+    assert (tmp_path / "out" / "als" / "metrics.json").is_file()
+    assert "Registered app" in (tmp_path / "master.log").read_text()
+
+
+def test_a_worker_killed_mid_run_fails_cleanly_and_the_next_run_succeeds(cluster: _Cluster,
+                                                                         tmp_path: Path) -> None:
+    worker = cluster.add_worker()
+    config = _config(tmp_path / "c.yaml", cluster.url)
+    proc = _run(config, tmp_path / "out", tmp_path)
+    _wait_for(tmp_path / "worker0.log", "Asked to launch executor", worker)
+    time.sleep(5)
+    _stop(worker)
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode == 2, err[-3000:]
+    assert "error: engine.master: the cluster at " + cluster.url in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+    cluster.add_worker()
+    proc = _run(config, tmp_path / "out", tmp_path)
+    _, err = proc.communicate(timeout=1200)
+    assert proc.returncode == 0, err[-3000:]
+    assert (tmp_path / "out" / "als" / "metrics.json").is_file()
