@@ -19,7 +19,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-pytestmark = pytest.mark.slow
 
 
 def _free_port() -> int:
@@ -125,6 +124,7 @@ def test_a_config_runs_against_a_standalone_cluster(cluster: _Cluster, tmp_path:
     assert "Registered app" in (tmp_path / "master.log").read_text()
 
 
+@pytest.mark.slow  # about 3 minutes: two runs and a worker's death; the cluster run above stays in `make test`
 def test_a_worker_killed_mid_run_fails_cleanly_and_the_next_run_succeeds(cluster: _Cluster,
                                                                          tmp_path: Path) -> None:
     worker = cluster.add_worker()
