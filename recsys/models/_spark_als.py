@@ -1,0 +1,241 @@
+"""The Spark engine's models: MLlib ALS (implicit feedback) and popularity, with batch top-k.
+
+Both fit on :class:`recsys.data._spark.SparkInteractions` and recommend for a
+DataFrame of users, returning ``user, rank, item, score`` (rank from 1) with
+each user's training items excluded. MLlib's ``recommendForUserSubset`` does
+not exclude them, so :class:`SparkALS` asks it for ``k`` plus the user's
+history length candidates (users in two tiers, so one long history does not
+widen every user's list) and drops the seen ones before ranking.
+
+Parameters shared with fairrec's in-process ``als`` keep their names where
+they mean the same thing: ``factors`` (MLlib ``rank``), ``iterations``
+(``maxIter``), ``random_state`` (``seed``). ``regularization`` becomes
+``regParam``, which MLlib scales by each user's and item's number of
+interactions (ALS-WR), and ``alpha`` becomes MLlib's ``alpha`` with
+confidence ``1 + alpha * value`` (implicit uses ``alpha * value``): same
+names, related but not identical meanings, so equal settings do not give
+equal factors.
+
+:func:`als_serving_model` turns the collected factors into fairrec's
+in-process :class:`recsys.models.ALS`, which ``save_bundle`` writes and
+``fairrec serve`` serves.
+
+pyspark is imported inside the methods.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import TYPE_CHECKING
+
+import numpy as np
+import scipy.sparse as sp
+
+from recsys.errors import NotFittedError
+from recsys.models._implicit import ALS
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+    from recsys.data._spark import SparkInteractions
+
+__all__ = ["SparkALS", "SparkPopularity", "als_serving_model"]
+
+#: Share of users whose history fits the first tier of candidates (see ``_candidates``).
+_TIER_QUANTILE = 0.9
+
+
+def _check(name: str, value: object, kind: type, low: float, *, strict: bool = False) -> None:
+    bad = isinstance(value, bool) or not isinstance(value, kind)
+    if bad or (value <= low if strict else value < low):
+        rel = ">" if strict else ">="
+        raise ValueError(f"{name}: expected {kind.__name__.lower()} {rel} {low}, got {value!r}")
+
+
+def _rank_top(scored: DataFrame, k: int) -> DataFrame:
+    """Keep each user's best ``k`` rows of ``user, item, score`` (ties: lower item first)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    order = Window.partitionBy("user").orderBy(F.col("score").desc(), F.col("item"))
+    return (scored.withColumn("rank", F.row_number().over(order)).filter(F.col("rank") <= k)
+            .select("user", "rank", "item", F.col("score").cast("float").alias("score")))
+
+
+def _seen_counts(train: DataFrame, users: DataFrame) -> DataFrame:
+    from pyspark.sql import functions as F
+
+    counts = train.groupBy("user").agg(F.count(F.lit(1)).alias("n_seen"))
+    return users.select("user").distinct().join(counts, "user", "left").fillna(0, ["n_seen"])
+
+
+class SparkALS:
+    """Implicit-feedback ALS on Spark MLlib (``pyspark.ml.recommendation.ALS``).
+
+    Parameters
+    ----------
+    factors : int, default 64
+    regularization : float, default 0.05
+        MLlib's ``regParam`` (scaled per user and item, see the module docstring).
+    alpha : float, default 1.0
+        MLlib's confidence scale.
+    iterations : int, default 15
+    random_state : int or None, default 0
+    block_size : int, default 4096
+        MLlib's ``blockSize`` for the top-k product.
+    num_blocks : int or None, default None
+        MLlib's ``numUserBlocks`` and ``numItemBlocks``; None: the cluster's
+        default parallelism (MLlib's own default, 10, makes 100 tasks per
+        top-k product even on tiny data).
+
+    Attributes
+    ----------
+    model_ : pyspark.ml.recommendation.ALSModel
+    train_ : DataFrame of ``user, item`` (the training entries, for exclusion)
+    n_users_, n_items_ : int
+    """
+
+    def __init__(self, *, factors: int = 64, regularization: float = 0.05, alpha: float = 1.0,
+                 iterations: int = 15, random_state: int | None = 0, block_size: int = 4096,
+                 num_blocks: int | None = None) -> None:
+        self.factors = factors
+        self.regularization = regularization
+        self.alpha = alpha
+        self.iterations = iterations
+        self.random_state = random_state
+        self.block_size = block_size
+        self.num_blocks = num_blocks
+
+    def fit(self, train: SparkInteractions) -> SparkALS:
+        """Fit on the training entries (``value`` is the confidence weight)."""
+        from pyspark.ml.recommendation import ALS as MLlibALS
+
+        _check("factors", self.factors, numbers.Integral, 1)
+        _check("regularization", self.regularization, numbers.Real, 0)
+        _check("alpha", self.alpha, numbers.Real, 0)
+        _check("iterations", self.iterations, numbers.Integral, 1)
+        _check("block_size", self.block_size, numbers.Integral, 1)
+        blocks = self.num_blocks
+        if blocks is None:
+            blocks = max(1, train.frame.sparkSession.sparkContext.defaultParallelism)
+        _check("num_blocks", blocks, numbers.Integral, 1)
+        als = MLlibALS(rank=int(self.factors), maxIter=int(self.iterations),
+                       regParam=float(self.regularization), alpha=float(self.alpha),
+                       implicitPrefs=True, userCol="user", itemCol="item", ratingCol="value",
+                       seed=0 if self.random_state is None else int(self.random_state),
+                       coldStartStrategy="drop", blockSize=int(self.block_size),
+                       numUserBlocks=int(blocks), numItemBlocks=int(blocks))
+        self.model_ = als.fit(train.frame.select("user", "item", "value"))
+        self.train_ = train.frame.select("user", "item")
+        self.n_users_, self.n_items_ = train.n_users, train.n_items
+        return self
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_"):
+            raise NotFittedError("SparkALS: call fit before recommend or factors")
+
+    def recommend(self, users: DataFrame, k: int = 10) -> DataFrame:
+        """Top-``k`` unseen items for each row of ``users`` (column ``user``).
+
+        Users without factors (no training entries) get no rows: the caller
+        falls back to :class:`SparkPopularity` for them, as in-process.
+        """
+        from pyspark.sql import functions as F
+
+        self._check_fitted()
+        _check("k", k, numbers.Integral, 1)
+        seen = _seen_counts(self.train_, users).cache()
+        limit = seen.approxQuantile("n_seen", [_TIER_QUANTILE], 0.01)[0] if seen.head(1) else 0
+        parts = []
+        for tier in (F.col("n_seen") <= F.lit(limit), F.col("n_seen") > F.lit(limit)):
+            chosen = seen.filter(tier)
+            widest = chosen.agg(F.max("n_seen")).first()[0]
+            if widest is None:
+                continue
+            n = min(int(k) + int(widest), self.n_items_)
+            recs = self.model_.recommendForUserSubset(chosen.select("user"), n)
+            parts.append(recs.select("user", F.explode("recommendations").alias("r"))
+                         .select("user", F.col("r.item").alias("item"),
+                                 F.col("r.rating").alias("score")))
+        if not parts:
+            return _rank_top(users.sparkSession.createDataFrame(
+                [], "user int, item int, score float"), int(k))
+        scored = parts[0] if len(parts) == 1 else parts[0].unionByName(parts[1])
+        unseen = scored.join(self.train_, ["user", "item"], "left_anti")
+        # cut the lineage of the factors' iterations (else deep task graphs overflow the JVM stack
+        # in later jobs over the lists); local: no checkpoint directory needed
+        lists = _rank_top(unseen, int(k)).localCheckpoint(eager=True)
+        seen.unpersist()
+        return lists
+
+    def factors_(self) -> tuple[np.ndarray, np.ndarray]:
+        """The learned factors collected as dense ``[n_users, f]`` and ``[n_items, f]`` float32.
+
+        Rows of users or items MLlib never saw stay 0. ``n_items * factors``
+        floats must fit in the driver (64 factors: 256 MB per million items).
+        """
+        self._check_fitted()
+        out = []
+        for frame, n in ((self.model_.userFactors, self.n_users_),
+                         (self.model_.itemFactors, self.n_items_)):
+            pdf = frame.toPandas()
+            dense = np.zeros((n, int(self.factors)), dtype=np.float32)
+            if len(pdf):
+                dense[pdf["id"].to_numpy(dtype=np.int64)] = np.stack(pdf["features"].to_numpy())
+            out.append(dense)
+        return out[0], out[1]
+
+
+class SparkPopularity:
+    """Most-interacted items first, each user's training items excluded (Spark aggregation)."""
+
+    def fit(self, train: SparkInteractions) -> SparkPopularity:
+        from pyspark.sql import functions as F
+
+        self.train_ = train.frame.select("user", "item")
+        self.counts_ = (self.train_.groupBy("item").agg(F.count(F.lit(1)).cast("float").alias("score"))
+                        .cache())
+        self.n_users_, self.n_items_ = train.n_users, train.n_items
+        return self
+
+    def recommend(self, users: DataFrame, k: int = 10) -> DataFrame:
+        """Top-``k`` unseen items by training count for each row of ``users``."""
+        from pyspark.sql import functions as F
+
+        if not hasattr(self, "counts_"):
+            raise NotFittedError("SparkPopularity: call fit before recommend")
+        _check("k", k, numbers.Integral, 1)
+        seen = _seen_counts(self.train_, users)
+        widest = seen.agg(F.max("n_seen")).first()[0] or 0
+        top = _top_items(self.counts_, min(int(k) + int(widest), self.n_items_))
+        scored = seen.select("user").crossJoin(F.broadcast(top))
+        unseen = scored.join(self.train_, ["user", "item"], "left_anti")
+        return _rank_top(unseen, int(k))
+
+
+def _top_items(counts: DataFrame, n: int) -> DataFrame:
+    from pyspark.sql import functions as F
+
+    return counts.orderBy(F.col("score").desc(), F.col("item")).limit(n)
+
+
+def als_serving_model(model: SparkALS, train: sp.csr_matrix, *, unknown_users: str = "popular") -> ALS:
+    """fairrec's in-process ALS holding a fitted :class:`SparkALS`'s factors (for the bundle).
+
+    ``train`` is the training matrix the bundle stores for exclusion and
+    explanations (the serving format keeps each user's history).
+    """
+    user_factors, item_factors = model.factors_()
+    if train.shape != (model.n_users_, model.n_items_):
+        raise ValueError(f"train: expected shape {(model.n_users_, model.n_items_)}, got {train.shape}")
+    als = ALS(factors=int(model.factors), regularization=float(model.regularization),
+              alpha=float(model.alpha), iterations=int(model.iterations),
+              random_state=model.random_state, num_threads=1, unknown_users=unknown_users)
+    X = sp.csr_matrix(train, dtype=np.float32)
+    als.n_users_, als.n_items_ = X.shape
+    als.user_items_ = X
+    als.cold_users_ = np.diff(X.indptr) == 0
+    als.item_popularity_ = np.bincount(X.indices, minlength=X.shape[1]).astype(np.float32)
+    als.user_factors_, als.item_factors_ = user_factors, item_factors
+    als._after_load()
+    return als
