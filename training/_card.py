@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evaluation import group_order
+from evaluation import group_order, sanitize_label
 from training._gate import GateDecision
 
 __all__ = ["CardInputs", "build_card", "render_html", "render_markdown"]
@@ -104,6 +104,28 @@ def _item_blocks(items: Mapping[str, Any]) -> list[Block]:
     ]
 
 
+def _consent_blocks(metrics: Mapping[str, float], sensitive: Sequence[str]) -> list[Block]:
+    """Opt-out rate per user group with the users at risk, from the run's ``consent.*`` metrics; [] without."""
+    rows, gaps = [], []
+    for attr in sensitive:
+        a = sanitize_label(attr)
+        prefix = f"consent.opt_out_rate.{a}."
+        groups = [k.removeprefix(prefix) for k in metrics if k.startswith(prefix) and not k.endswith(".difference")]
+        rows += [[attr, g, _num(int(metrics[f"consent.at_risk.{a}.{g}"])) if f"consent.at_risk.{a}.{g}" in metrics
+                  else "n/a", _num(metrics[prefix + g])] for g in group_order(groups)]
+        if prefix + "difference" in metrics:
+            gaps.append(f"{attr} {_num(metrics[prefix + 'difference'])}")
+    if not rows:
+        return []
+    return [
+        ("h", 2, "Consent"),
+        ("p", "Share of each user group that opted out of personalisation over the consent store's history "
+              "(opted-out users' data is left out of training and evaluation). Largest difference between "
+              f"groups: {'; '.join(gaps) or 'n/a (fewer than two groups large enough)'}."),
+        ("table", ["attribute", "group", "users at risk", "opt-out rate"], rows),
+    ]
+
+
 def _limitations(inputs: CardInputs) -> list[str]:
     out = list(inputs.limitations)
     report = inputs.fairness_report
@@ -181,6 +203,7 @@ def build_card(inputs: CardInputs) -> list[Block]:
         blocks.append(("table", ["attribute", "mean |amplification|", "mean gap amplification (+ widens, - narrows)"],
                        [[a, _num(v.get("mean_abs_amplification")), _num(v.get("mean_abs_gap_amplification"))]
                         for a, v in amp.items()]))
+    blocks += _consent_blocks(m, inputs.sensitive)
     blocks.append(("h", 2, "Explainability"))
     explain = sorted((k, v) for k, v in m.items() if k.startswith("explain."))
     if explain:

@@ -8,7 +8,8 @@ Both read the consent store's append-only change log
   first personalised list (from the audit log) to their opt-out.
 * :func:`consent_training_metrics`: the same over the whole history, as flat
   ``consent.*`` metrics for the run (and a gate ceiling such as
-  ``consent.opt_out_rate.gender.difference``).
+  ``consent.opt_out_rate.gender.difference``), with the group sizes
+  ``consent.at_risk.ATTR.GROUP``.
 """
 
 from __future__ import annotations
@@ -50,13 +51,18 @@ def consent_training_metrics(consent_path: Path, users: pd.DataFrame, attributes
     ...                                  pd.DataFrame({"user_id": ["1", "2"], "g": ["a", "b"]}), ["g"], min_users=1)
     >>> m["consent.opt_out_rate.g.a"], m["consent.opt_out_rate.g.b"], m["consent.opt_out_rate.g.difference"]
     (1.0, 0.0, 1.0)
+    >>> m["consent.at_risk.g.a"], m["consent.at_risk.g.b"]
+    (1.0, 1.0)
     """
     history = consent_history(consent_path)
     if history.empty:
         return {}
     edges = [history["at"].min(), history["at"].max() + pd.Timedelta(microseconds=1)]
     report = consent_metrics(history, users, attributes=attributes, edges=edges, min_users=min_users)
-    return report.flat()
+    # the group sizes behind the rates (users at risk of opting out), for the model card
+    sizes = {f"consent.at_risk.{sanitize_label(str(r['attribute']))}.{sanitize_label(str(r['group']))}":
+             float(r["at_risk"]) for _, r in report.rows.iterrows()}
+    return {**report.flat(), **sizes}
 
 
 def add_consent_section(report: Any, consent_path: Path, users: pd.DataFrame, attributes: Sequence[str], *,

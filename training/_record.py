@@ -96,6 +96,7 @@ class Recorder:
         self.child: str | None = None
         self.dataset_inputs: list[Any] = []
         self.warnings: list[str] = []  # training._degenerate.data_warnings of this run's data
+        self.consent: dict[str, float] = {}  # the run's consent.* metrics, part of every candidate's (gate, card)
         titles = self.dataset.items["title"] if "title" in self.dataset.items.columns else self.dataset.items["item_id"]
         self._titles = titles.astype(str).to_numpy()
         segments = set(config.fairness.segments)
@@ -118,7 +119,7 @@ class Recorder:
             tracker.log_params(self.child, {"type": spec.type, "input": spec.input, **spec.params.model_dump(),
                                             **mitigation})
             log_dataset_inputs(tracker, self.child, self.dataset_inputs)
-        metrics = dict(scored.metrics)
+        metrics = {**scored.metrics, **self.consent}
         report = dict(scored.report)
         if self.config.explain.enabled:
             with phase.progress.step(f"[{name}] explaining {self.config.explain.n_users} users' lists"):

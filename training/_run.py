@@ -55,25 +55,12 @@ from training._phase import Phase
 from training._progress import Progress
 from training._promotion import Champion, Registry
 from training._record import ModelResult, Recorder, finite, write_json
-from training._registration import Promotion, plan_promotion, register_and_promote, summary
+from training._registration import Promotion, RunResult, plan_promotion, register_and_promote, summary
 from training._schema import ExperimentConfig
 from training._selection import Validated, choose_candidates, nearest_passing
 from training._tracking import Tracker
 
 __all__ = ["ModelResult", "Promotion", "RunResult", "run_experiment"]
-
-
-@dataclass(frozen=True, kw_only=True)
-class RunResult:
-    name: str
-    run_id: str | None
-    tracking_uri: str | None
-    out_dir: Path | None
-    data_stats: dict[str, int]
-    models: tuple[ModelResult, ...]
-    promotion: Promotion | None = None
-    validation: tuple[Validated, ...] = ()
-    warnings: tuple[str, ...] = ()  # degenerate metrics (training._degenerate), also in summary.json
 
 
 def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> dict[str, Any]:
@@ -134,13 +121,14 @@ def _write_inputs(root: Path, config: ExperimentConfig, dataset: Dataset, split:
     items.to_parquet(root / "items.parquet", index=False)
 
 
-def _validate(config: ExperimentConfig, phase: Phase, candidates: list[Any], progress: Progress) -> list[Validated]:
+def _validate(config: ExperimentConfig, phase: Phase, candidates: list[Any], progress: Progress,
+              consent: dict[str, float]) -> list[Validated]:
     out = []
     with progress.candidates("validation", len(candidates)) as start:  # n/N, stage and ETA
         for cand in candidates:
             start(cand.name)
             scored = phase.score(cand)
-            metrics = finite(scored.metrics)
+            metrics = {**finite(scored.metrics), **consent}  # the run's consent.*: a gate rule may read them
             out.append(Validated(candidate=cand, metrics=metrics, gate=evaluate_gate(metrics, phase.rules)))
     return out
 
@@ -194,6 +182,7 @@ def run_experiment(
             with progress.step(f"loading data ({config.data.loader})"):
                 dataset = load_dataset(config.data, seed=config.seed)
             excluded = {"n_opted_out_users": 0, "n_opted_out_interactions": 0, "n_withdrawn_category_interactions": 0}
+            everyone = dataset.users  # opted-out users leave the dataset, not the consent metrics' groups
             if config.consent.store is not None:
                 dataset, excluded = _honour_consent(dataset, config.consent.store)
                 progress.info("  consent: {n_opted_out_users} opted-out user(s), {n_opted_out_interactions} of "
@@ -202,6 +191,10 @@ def run_experiment(
             _check_attributes(config, dataset)
             check_data(config, dataset)  # settings against this data: a clear error, not a traceback later
             warnings = data_warnings(config, dataset)  # metrics that would degenerate: named, not silent
+            # consent as a metric (opt-out rates per group, with sizes): the run's, and every candidate's,
+            # so the gate can put a ceiling on them (consent.opt_out_rate.ATTR.difference)
+            consent = ({} if config.consent.store is None else
+                       finite(consent_training_metrics(config.consent.store, everyone, config.fairness.sensitive)))
             with progress.step(f"splitting ({config.split.method}) into train, validation and test"):
                 split = split_dataset(config.split, dataset, seed=config.seed)
                 inner = validation_split(config.split, split, seed=config.seed)
@@ -222,14 +215,14 @@ def run_experiment(
                 "n_users": dataset.interactions.n_users, "n_items": dataset.interactions.n_items,
                 "n_interactions": dataset.interactions.n_interactions, "n_train": split.train.n_interactions,
                 "n_test": split.test.n_interactions, "n_validation": inner.test.n_interactions,
-                "n_validation_users": int(val.users.size), **excluded,
+                "n_validation_users": int(val.users.size), **excluded, **consent,
             }
             progress.info(f"  data: {stats['n_users']} users, {stats['n_items']} items, {stats['n_train']} train "
                           f"({stats['n_validation']} of them held out for validation) / {stats['n_test']} test "
                           "interactions")
             progress.info(f"  {len(candidates)} candidate(s) scored on validation; the chosen ones are refitted "
                           "and scored on test once")
-            validated = _validate(config, val, candidates, progress)
+            validated = _validate(config, val, candidates, progress, consent)
             check_rank_by(config, validated[0].metrics)
             rank_by = config.gate.rank_by.replace("{k}", str(config.evaluation.k))
             chosen = choose_candidates(validated, rank_by)
@@ -241,8 +234,7 @@ def run_experiment(
                 v.candidate.name: {"metrics": v.metrics, "gate": v.gate.to_json()} for v in validated})
             recorder = Recorder(config, test, tracker, parent, champion, root)
             recorder.warnings = list(warnings)
-            if config.consent.store is not None:  # consent as a metric: opt-out rates per group, with sizes
-                stats.update(consent_training_metrics(config.consent.store, dataset.users, fc.sensitive))
+            recorder.consent = consent
             if tracker is not None and parent is not None:
                 tracker.log_params(parent, _flatten("", config_to_dict(config), {}))
                 tracker.log_metrics(parent, stats)

@@ -14,7 +14,7 @@
     run folders; their erasure key stays in the consent store so training leaves them out.
 ``fairrec serve (--model models:/NAME@champion | --config CONFIG) [--host] [--port] ...``
     the HTTP service; refuses (exit 2) a version whose gate result is not a pass.
-``fairrec monitor --audit LOG --champion RUN_DIR/NAME [--window day] [--consent DB] ...``
+``fairrec monitor --audit LOG (--model models:/NAME@champion --users FILE | --champion RUN_DIR/NAME) ...``
     the fairness of what was served, per window, against the offline lists; exit 0 fine, 1 breach, 2 error.
 ``fairrec simulate CONFIG [--rounds 10] [--seeds 3] [--max-slope X]``
     feed each candidate's lists back as training data; exit 1 if a feedback-loop check fails.
@@ -140,9 +140,15 @@ def _add_monitor_parser(sub: argparse._SubParsersAction) -> None:
     mon = sub.add_parser("monitor", help="the fairness of what the service served, per window, against the "
                          "offline evaluation (exit 0 fine, 1 a threshold breached, 2 error)")
     mon.add_argument("--audit", type=Path, required=True, help="the service's audit log (.jsonl or .sqlite/.db)")
-    mon.add_argument("--champion", type=Path, required=True,
-                     help="the served candidate's directory from `fairrec run --out` (RUN_DIR/NAME)")
-    mon.add_argument("--users", type=Path, default=None, help="user attribute table (default RUN_DIR/users.parquet)")
+    served = mon.add_mutually_exclusive_group(required=True)
+    served.add_argument("--model", default=None, metavar="models:/NAME@ALIAS",
+                        help="the served registered version (models:/NAME@ALIAS or models:/NAME/VERSION, with "
+                        "--tracking-uri): its run's offline lists, config and items are downloaded, and the "
+                        "report is logged under its run unless --run-id says otherwise; needs --users")
+    served.add_argument("--champion", type=Path, default=None,
+                        help="the served candidate's directory from `fairrec run --out` (RUN_DIR/NAME)")
+    mon.add_argument("--users", type=Path, default=None, help="user attribute table (default RUN_DIR/users.parquet; "
+                     "required with --model: the operator's data is not logged to MLflow)")
     mon.add_argument("--items", type=Path, default=None, help="item attribute table (default RUN_DIR/items.parquet)")
     mon.add_argument("--window", default="day", help="'hour', 'day' or a number of list requests")
     mon.add_argument("--out", type=Path, default=Path("monitor"), help="where the JSON and HTML report go")
@@ -155,8 +161,9 @@ def _add_monitor_parser(sub: argparse._SubParsersAction) -> None:
                      help="the consent store: adds opt-out, re-opt-in and consent decay per window and group")
     mon.add_argument("--max-opt-out-gap", type=float, default=None,
                      help="ceiling on the opt-out rate difference between user groups per window (with --consent)")
-    mon.add_argument("--run-id", default=None, help="log the report to this MLflow run")
-    mon.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (with --run-id)")
+    mon.add_argument("--run-id", default=None, help="log the report to this MLflow run (default with --model: "
+                     "the served version's run)")
+    mon.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (with --model or --run-id)")
 
 
 def _tracking_uri(cli_value: str | None, config_value: str | None, env: Mapping[str, str]) -> str:
@@ -426,7 +433,23 @@ def _cmd_monitor(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     thresholds = MonitorThresholds(alpha=args.alpha, exposure_tolerance=args.exposure_tolerance,
                                    max_psi=args.max_psi, min_lists=args.min_lists)
     window = parse_window(args.window)
-    inputs = load_monitor_inputs(args.champion, users=args.users, items=args.items)
+    run_id = args.run_id
+    if args.model is not None:
+        import tempfile
+
+        from training._monitor_source import download_served_run
+
+        if args.users is None:
+            raise FairrecError("monitor --users: required with --model (users.parquet is the operator's data and "
+                               "is not logged to MLflow); expected a user attribute table (parquet or CSV), got none")
+        uri = _tracking_uri(args.tracking_uri, None, env)
+        with tempfile.TemporaryDirectory(prefix="fairrec-monitor-") as tmp:
+            served = download_served_run(args.model, uri, Path(tmp))
+            inputs = load_monitor_inputs(served.candidate, users=args.users, items=args.items)
+        run_id = run_id or served.run_id  # the report goes with the served version by default
+        print(f"monitoring {args.model}: version {served.version} of {served.name!r}, run {served.run_id}")
+    else:
+        inputs = load_monitor_inputs(args.champion, users=args.users, items=args.items)
     report = run_monitor(args.audit, inputs, window=window, thresholds=thresholds)
     if args.consent is not None:
         from training._consent_report import add_consent_section
@@ -436,10 +459,10 @@ def _cmd_monitor(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     elif args.max_opt_out_gap is not None:
         raise FairrecError("monitor --max-opt-out-gap: needs --consent (the consent store to read)")
     out = write_monitor_report(report, args.out)
-    if args.run_id is not None:
+    if run_id is not None:
         from training._tracking import Tracker
 
-        log_monitor_report(Tracker(_tracking_uri(args.tracking_uri, None, env), None), args.run_id, report, out)
+        log_monitor_report(Tracker(_tracking_uri(args.tracking_uri, None, env), None), run_id, report, out)
     for w in report.windows:
         print(f"{w['label']}: {w['n_lists']} lists, protected exposure {w['protected_exposure']['estimate']:.4f}"
               + ("".join(f"\n  BREACH {f}" for f in w["flags"]) or ""))

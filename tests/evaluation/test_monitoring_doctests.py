@@ -8,7 +8,8 @@ import importlib
 import pytest
 
 MODULES = ["evaluation._monitoring", "evaluation._consent_metrics", "recsys.serving._consent_log",
-           "recsys.serving._categories", "training._simulate", "training._consent_report"]
+           "recsys.serving._categories", "training._simulate", "training._consent_report",
+           "training._monitor_source"]
 
 
 @pytest.mark.parametrize("name", MODULES)
