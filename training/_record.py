@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,17 +27,13 @@ from training._explain import explain_candidate
 from training._gate import GateDecision, GateRules, evaluate_gate
 from training._mlflow_extras import DESCRIPTION_TAG, gate_metric_names, log_candidate, log_dataset_inputs
 from training._phase import Phase, Scored
-from training._promotion import Champion
+from training._promotion import PARAM_BUNDLE, PARAM_CHAMPION, PARAM_RULES, Champion
 from training._pyfunc import add_pyfunc_flavor
 from training._degenerate import metric_warnings
 from training._schema import ExperimentConfig
 from training._tracking import Tracker
 
 __all__ = ["ModelResult", "Recorder", "describe_spec", "write_json"]
-
-PARAM_RULES = "fairrec.gate.rules_sha256"
-PARAM_CHAMPION = "fairrec.gate.champion_run_id"
-PARAM_BUNDLE = "fairrec.bundle_sha256"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -235,6 +230,3 @@ class Recorder:
         (out / "model_card.md").write_text(render_markdown(blocks, relative_to=out), encoding="utf-8")
         (out / "model_card.html").write_text(render_html(blocks), encoding="utf-8")
 
-
-def elapsed(start: float) -> float:
-    return time.perf_counter() - start
