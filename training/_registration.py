@@ -110,7 +110,7 @@ def register_and_promote(registry: Registry, results: list[ModelResult], parent:
                 f"{winner.name} (version {winner.version}) passed this run's gate, but this run's rules "
                 f"(sha256 {rules.sha256[:12]}) are not the promotion policy of {registry.name!r} "
                 f"(sha256 {policy[:12]}); no alias moved. The registered model's owner adopts new rules "
-                f"with `fairrec policy CONFIG --model {registry.name}`"))
+                f"with `fairrec policy CONFIG --model {registry.name}`"))  # training/cli.py _cmd_policy
         if winner is not None and winner.version is not None:
             if policy is None and plan.aliases:
                 registry.adopt_policy(rules)

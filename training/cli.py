@@ -8,7 +8,9 @@
     re-evaluate logged metrics against the config's gate; exit 0 pass, 1 fail, 2 error.
     A parent run id gates each of its candidates and passes when one of them does.
 ``fairrec promote --model NAME --version N``
-    move @champion to a version whose gate result is a pass (exit 1 if refused).
+    move @champion to a version whose recomputed gate decision is a pass (exit 1 if refused).
+``fairrec policy CONFIG [--model NAME]``
+    the registered model's owner adopts the config's gate rules as its promotion policy.
 ``fairrec erase USER_ID [--consent DB] [--audit LOG] [--runs DIR ...]``
     erase a user: consent record and history, audit records (pseudonymised), rows of past
     run folders; their erasure key stays in the consent store so training leaves them out.
@@ -101,6 +103,13 @@ def _parser() -> argparse.ArgumentParser:
     promote.add_argument("--model", required=True, help="registered model name")
     promote.add_argument("--version", required=True, help="model version number")
     promote.add_argument("--tracking-uri", default=None, help="MLflow tracking URI")
+
+    pol = sub.add_parser("policy", help="adopt a config's gate rules as a registered model's promotion policy "
+                                        "(its owner's decision)")
+    pol.add_argument("config", type=Path, help="the experiment config whose gate section becomes the policy")
+    pol.add_argument("--model", default=None, help="registered model name (default: the config's)")
+    pol.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    pol.add_argument("--tracking-uri", default=None, help="MLflow tracking URI")
 
     srv = sub.add_parser("serve", help="serve the champion's recommendations and explanations over HTTP")
     model = srv.add_mutually_exclusive_group(required=True)
@@ -393,6 +402,26 @@ def _cmd_promote(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     return 0
 
 
+def _cmd_policy(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    """Record the config's resolved gate rules as the registered model's policy (needs edit rights on it)."""
+    from training._config import load_config
+    from training._gate import rules_from_config
+    from training._promotion import Registry
+    from training._tracking import Tracker
+
+    cfg = load_config(args.config, args.overrides)
+    fc = cfg.fairness
+    rules = rules_from_config(cfg.gate, sensitive=fc.sensitive, segments=fc.segments, k=cfg.evaluation.k,
+                              item_group=fc.item_group, protected_group=fc.protected_group)
+    registry = Registry(Tracker(_tracking_uri(args.tracking_uri, cfg.tracking.uri, env), None),
+                        args.model or cfg.gate.registered_model or cfg.name)
+    before = registry.policy()
+    registry.adopt_policy(rules)
+    print(f"{registry.name!r}: promotion policy is now the gate rules of {args.config} (sha256 {rules.sha256[:12]}; "
+          f"was {before[:12] if before else 'none'})")
+    return 0
+
+
 def _cmd_serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from training._promotion import serving_verifier
     from recsys.serving import ServeSettings, serve
@@ -547,6 +576,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             return _cmd_gate(args, env)
         if args.command == "promote":
             return _cmd_promote(args, env)
+        if args.command == "policy":
+            return _cmd_policy(args, env)
         if args.command == "serve":
             return _cmd_serve(args, env)
         if args.command == "monitor":

@@ -260,3 +260,14 @@ def test_a_replaced_bundle_is_never_served(pair: dict, tmp_path: Path, capsys) -
                  "--consent", str(tmp_path / "c.sqlite"), "--audit", str(tmp_path / "a.jsonl"), "--port", "1"])
     assert code == 2
     assert "is not the one the gate judged" in capsys.readouterr().err
+
+
+def test_the_owner_adopts_a_new_policy_and_then_the_laxer_run_may_promote(pair: dict, capsys) -> None:
+    tmp, uri = pair["tmp"], pair["uri"]
+    cfg = str(CONFIGS / "planted_bias_mitigated.yaml")
+    assert main(["policy", cfg, "--set", "gate.alpha=0.001", "--tracking-uri", uri]) == 0
+    assert "promotion policy is now the gate rules of" in capsys.readouterr().out
+    assert _run(CONFIGS / "planted_bias_mitigated.yaml", tmp / "adopted", uri, "--set", "gate.alpha=0.001") == 0
+    adopted = json.loads((tmp / "adopted" / "summary.json").read_text())
+    assert adopted["promotion"]["aliases"] == ["challenger", "champion"]
+    assert _champion(pair) == adopted["promotion"]["version"]
