@@ -15,9 +15,12 @@ Where the work happens
     group, item category). Only item-level and group-level vectors reach the
     driver: per-item training counts (popularity, head/tail), per-item
     exposure and relevant counts, and the group tables. Nothing of size
-    ``n_users`` or ``n_interactions`` is collected. The item table (one row
-    per item) is a pandas frame on the driver, like the collected item
-    factors of the Spark ALS.
+    ``n_users`` or ``n_interactions`` is collected, unless the gate's evidence
+    asks for it (``per_user=``): then a few floats per evaluated user (the
+    named per-user metrics, the 0/1 outcome and the protected and total
+    exposure of the list, reduced from the list entries in Spark) are
+    collected as :class:`UserVectors`. The item table (one row per item) is a
+    pandas frame on the driver, like the collected item factors of the Spark ALS.
 
 Written by hand: pyspark's ``RankingEvaluator`` returns one mean per call and
 no per-user column, so it cannot be grouped by attribute; the tests use it as
@@ -63,10 +66,25 @@ from evaluation._ranking import log_rank_weight
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
 
-__all__ = ["SparkEvaluation", "spark_evaluate"]
+__all__ = ["SparkEvaluation", "UserVectors", "spark_evaluate"]
 
 #: Per-user metrics, in the order of ``RelevanceReport.per_user``.
 _METRICS = ("precision", "recall", "ndcg", "map", "mrr", "hit_rate", "avg_popularity", "novelty")
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class UserVectors:
+    """Per-user vectors of the evaluated users (those with a relevant item), ascending by ``users``.
+
+    ``per_user`` holds the requested metrics (``RelevanceReport.per_user`` names);
+    ``outcome`` is 1.0 when the top-k holds an item of the protected group;
+    ``exposure`` is the list's (protected, total) rank-weighted exposure.
+    """
+
+    users: np.ndarray
+    per_user: dict[str, np.ndarray]
+    outcome: np.ndarray
+    exposure: tuple[np.ndarray, np.ndarray]
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -74,11 +92,13 @@ class SparkEvaluation:
     """What :func:`spark_evaluate` returns: the flat numbers and the fairness report.
 
     ``summary`` holds the names of ``RelevanceReport.summary()``, ``fairness``
-    is a :class:`FairnessReport` (``flat()`` and ``to_json()`` as in-process).
+    is a :class:`FairnessReport` (``flat()`` and ``to_json()`` as in-process);
+    ``vectors`` the collected per-user vectors when ``per_user`` was given.
     """
 
     summary: dict[str, float]
     fairness: FairnessReport
+    vectors: UserVectors | None = None
 
     @property
     def metrics(self) -> dict[str, float]:
@@ -111,6 +131,7 @@ def spark_evaluate(
     head_share: float = 0.8,
     amplification_weighting: str = "user",
     n_boot: int | None = None,
+    per_user: Sequence[str] | None = None,
 ) -> SparkEvaluation:
     """Relevance and fairness of ranked lists, computed by Spark.
 
@@ -136,6 +157,10 @@ def spark_evaluate(
         Item column for intra-list diversity (a run uses ``category``).
     n_boot : None
         Bootstrap intervals are not computed on Spark; anything but None is an error.
+    per_user : sequence of str or None
+        When given, collect these per-user metrics (``"ndcg"``, ...) with the
+        outcome and exposure vectors into ``vectors`` (O(evaluated users) on
+        the driver, for the gate's evidence); None collects nothing per user.
 
     Returns
     -------
@@ -151,6 +176,10 @@ def spark_evaluate(
     if isinstance(sensitive, str):
         raise ValueError(f"sensitive: expected a sequence of column names, got {sensitive!r}")
     _check_head_share(head_share)
+    allowed = list(_METRICS) + (["diversity"] if diversity_category is not None else [])
+    if per_user is not None and (isinstance(per_user, str) or not set(per_user) <= set(allowed)):
+        raise ValueError(f"per_user: expected a sequence of per-user metrics among {allowed}, "
+                         f"got {per_user!r}")
     if item_category is not None and sensitive:
         _check_weighting(amplification_weighting)
     items_table = _item_table(items_table, n_items, "items_table")
@@ -209,16 +238,18 @@ def spark_evaluate(
         F.sum(F.when(hit, F.col("cum") / F.col("rank")).otherwise(0.0)).alias("ap"),
         F.sum("pop").alias("pop_sum"), F.sum("bits").alias("bits_sum"),
         F.sum(F.col("protected").cast("long")).alias("n_protected"),
+        F.sum(F.when(F.col("protected"), F.col("w")).otherwise(0.0)).alias("exposure_protected"),
+        F.sum("w").alias("exposure_total"),
     ))
     same = (entries.groupBy("user", "div").count()
             .groupBy("user").agg(F.sum(F.col("count") * (F.col("count") - 1) / 2).alias("same")))
     n_rel = relevant.groupBy("user").agg(F.count(F.lit(1)).alias("n_rel"))
     owners = users.select("user").distinct()
-    per_user = (owners.join(per_list, "user", "left").join(same, "user", "left")
-                .join(n_rel, "user", "left").fillna(0, ["m", "n_hits", "n_protected"])
-                .fillna(0.0, ["dcg", "ap", "same"]).fillna(0, ["n_rel"]))
-    per_user = per_user.cache()
-    evaluated = _metric_columns(per_user.filter(F.col("n_rel") > 0), k, ideal,
+    per_user_frame = (owners.join(per_list, "user", "left").join(same, "user", "left")
+                      .join(n_rel, "user", "left").fillna(0, ["m", "n_hits", "n_protected"])
+                      .fillna(0.0, ["dcg", "ap", "same", "exposure_protected", "exposure_total"])
+                      .fillna(0, ["n_rel"])).cache()
+    evaluated = _metric_columns(per_user_frame.filter(F.col("n_rel") > 0), k, ideal,
                                 diversity is not None).cache()
     metric_names = list(_METRICS) + (["diversity"] if diversity is not None else [])
 
@@ -253,10 +284,11 @@ def spark_evaluate(
     amplification = {}
     if categories is not None and sensitive:
         amplification = _amplification_by_attribute(
-            entries, per_user, train, users_table, owners, sensitive, categories,
+            entries, per_user_frame, train, users_table, owners, sensitive, categories,
             amplification_weighting, spark,
         )
-    for frame in (entries, per_user, evaluated):
+    vectors = None if per_user is None else _collect_vectors(evaluated, list(per_user))
+    for frame in (entries, per_user_frame, evaluated):
         frame.unpersist()
     report = FairnessReport(
         k=k, quality=quality, parity=parity, equal_opportunity=eo, item_group=item_group,
@@ -265,7 +297,29 @@ def spark_evaluate(
         long_tail_share=_tail_share(exposure, is_tail), item_category=item_category,
         amplification=amplification,
     )
-    return SparkEvaluation(summary=summary, fairness=report)
+    return SparkEvaluation(summary=summary, fairness=report, vectors=vectors)
+
+
+def _collect_vectors(evaluated: DataFrame, metrics: list[str]) -> UserVectors:
+    """The gate's per-user vectors, reduced in Spark to a few floats per user, then collected.
+
+    This is O(evaluated users) on the driver: about (3 + len(metrics)) * 8 bytes
+    per user plus the id, so ~10^8 users (a few GB) is where it stops fitting a
+    driver; past that the gate's bootstrap would have to run in Spark too.
+    """
+    from pyspark.sql import functions as F
+
+    cols = [F.col(m).cast("double").alias(m) for m in metrics]
+    pdf = (evaluated.select("user", *cols, F.col("outcome").cast("double").alias("outcome"),
+                            "exposure_protected", "exposure_total")
+           .orderBy("user").toPandas())
+    return UserVectors(
+        users=pdf["user"].to_numpy(dtype=np.int64),
+        per_user={m: pdf[m].to_numpy(dtype=np.float64) for m in metrics},
+        outcome=pdf["outcome"].to_numpy(dtype=np.float64),
+        exposure=(pdf["exposure_protected"].to_numpy(dtype=np.float64),
+                  pdf["exposure_total"].to_numpy(dtype=np.float64)),
+    )
 
 
 def _nonzero(entries: DataFrame) -> DataFrame:

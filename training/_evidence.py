@@ -24,18 +24,25 @@ __all__ = ["EvidenceInputs", "gate_evidence"]
 
 @dataclass(frozen=True, kw_only=True)
 class EvidenceInputs:
-    """What one candidate's evidence needs; every per-user array is aligned with ``users``."""
+    """What one candidate's evidence needs; every per-user array is aligned with ``users``.
+
+    The outcome and exposure vectors are derived from ``ids`` and ``protected_items``
+    unless given precomputed (``outcome``, ``exposure``: an engine that reduces its
+    lists elsewhere, such as Spark, passes them and no ``ids``).
+    """
 
     users: np.ndarray  # internal indices of the evaluated users (rows of ``ids``)
-    ids: np.ndarray  # [n_users, >= k] ranked internal item ids, -1 = padding
+    ids: np.ndarray | None = None  # [n_users, >= k] ranked internal item ids, -1 = padding
     per_user: Mapping[str, np.ndarray]  # the candidate's per-user metrics (``ndcg``, ...)
     labels: Mapping[str, np.ndarray]  # raw attribute name -> group label per internal user index
-    protected_items: np.ndarray  # bool per item
+    protected_items: np.ndarray | None = None  # bool per item (used with ``ids``)
     k: int
     seed: int
     baseline: Mapping[str, np.ndarray] | None = None  # the popularity ranking's per-user metrics
     twin: Mapping[str, np.ndarray] | None = None  # the unmitigated twin's per-user metrics
     relevant_share: float | None = None  # the protected group's share of relevant test items
+    outcome: np.ndarray | None = None  # 1.0 when the top-k holds a protected item; else from ``ids``
+    exposure: tuple[np.ndarray, np.ndarray] | None = None  # (protected, total) exposure; else from ``ids``
 
 
 def _per_user_key(metric: str, k: int) -> str:
@@ -82,8 +89,16 @@ def _segment(values: np.ndarray, baseline: np.ndarray, groups: np.ndarray, rule:
     return out
 
 
+def _top(inputs: EvidenceInputs, what: str) -> np.ndarray:
+    if inputs.ids is None or inputs.protected_items is None:
+        raise ValueError(f"{what}: expected ids and protected_items, or a precomputed {what}; got neither")
+    return inputs.ids[:, : inputs.k]
+
+
 def _outcome(inputs: EvidenceInputs) -> np.ndarray:
-    top = inputs.ids[:, : inputs.k]
+    if inputs.outcome is not None:
+        return np.asarray(inputs.outcome, dtype=np.float64)
+    top = _top(inputs, "outcome")
     valid = top >= 0
     hit = np.zeros(top.shape, dtype=bool)
     hit[valid] = inputs.protected_items[top[valid]]
@@ -91,7 +106,10 @@ def _outcome(inputs: EvidenceInputs) -> np.ndarray:
 
 
 def _exposure(inputs: EvidenceInputs) -> tuple[np.ndarray, np.ndarray]:
-    top = inputs.ids[:, : inputs.k]
+    if inputs.exposure is not None:
+        part, whole = inputs.exposure
+        return np.asarray(part, dtype=np.float64), np.asarray(whole, dtype=np.float64)
+    top = _top(inputs, "exposure")
     valid = top >= 0
     weights = np.where(valid, 1.0 / np.log2(np.arange(2, top.shape[1] + 2)), 0.0)
     protected = np.zeros(top.shape, dtype=bool)

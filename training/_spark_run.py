@@ -17,10 +17,14 @@ Output, in a staged folder committed only when every candidate finished
     NAME/model/                     the servable bundle (ALS factors; popularity counts)
     summary.json
 
+The gate's ``gate.*`` evidence is computed as in-process (``training._evidence``)
+from per-user vectors that Spark reduces the lists to (the utility metric, the
+0/1 outcome, protected and total exposure, and the popularity ranking's utility
+for segments), collected with the users' group labels: O(users) on the driver.
+
 Not (yet) on this engine: the validation split and choice on it, mitigations,
-bootstrap intervals, the gate's ``gate.*`` evidence (bootstrapped per-user
-vectors; without it the default utility-parity check fails as "not produced"),
-explanations, model cards, registration and promotion.
+bootstrap intervals in the fairness report, explanations, model cards,
+registration and promotion.
 A config asking for a model type or mitigation the engine lacks is refused
 before Spark starts.
 """
@@ -37,6 +41,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from evaluation import sanitize_label
 from recsys.data import Dataset
 from recsys.data._attributes import align_attributes
 from recsys.data._spark import (
@@ -58,6 +63,7 @@ from recsys.models._spark_als import SparkALS, SparkPopularity, als_serving_mode
 from recsys.serving import NotServableError, save_bundle
 from training._components import load_dataset
 from training._config import config_to_dict
+from training._evidence import EvidenceInputs, _per_user_key, gate_evidence
 from training._registration import RunResult
 from training._gate import evaluate_gate, rules_from_config
 from training._outdir import StagedDir
@@ -275,6 +281,15 @@ def run_on_spark(config: ExperimentConfig, *, out_dir: Path | None = None, track
             fc, k = config.fairness, config.evaluation.k
             rules = rules_from_config(config.gate, sensitive=fc.sensitive, segments=fc.segments, k=k,
                                       item_group=fc.item_group, protected_group=fc.protected_group)
+            # the gate's evidence: per-user vectors of the evaluated users (see _user_labels)
+            needs_vectors = bool(rules.parity) or rules.provider_exposure is not None
+            keys = sorted({_per_user_key(r.metric, k) for r in rules.parity if r.kind == "utility"})
+            labels = _guard(master, "collecting the users' group labels", lambda: _user_labels(
+                users_table, fc.sensitive if rules.parity else [], data.n_users))
+            relevant_key = ".".join(["relevant_share", sanitize_label(fc.item_group),
+                                     sanitize_label(fc.protected_group)])
+            baseline = _Baseline(config, split, test_users, users_table, items, data.n_users, data.n_items,
+                                 keys) if any(r.segment for r in rules.parity) else None
             results = []
             for spec in config.models:
                 out = root / spec.name
@@ -297,10 +312,19 @@ def run_on_spark(config: ExperimentConfig, *, out_dir: Path | None = None, track
                         users_table=users_table, items_table=items, n_users=data.n_users,
                         n_items=data.n_items, k=k, sensitive=fc.sensitive, item_group=fc.item_group,
                         protected_group=fc.protected_group, item_category=fc.amplification_attribute,
-                        head_share=fc.head_share, amplification_weighting=fc.amplification_weighting))
+                        head_share=fc.head_share, amplification_weighting=fc.amplification_weighting,
+                        per_user=keys if needs_vectors else None))
+                    vectors = evaluated.vectors
+                    base = None if baseline is None else _guard(master, "ranking the popularity baseline",
+                                                                lambda: baseline.per_user(vectors.users))
                 t2 = time.perf_counter()
                 metrics = finite({**evaluated.metrics, "fit_recommend_seconds": t1 - t0,
                                   "evaluate_seconds": t2 - t1})
+                if vectors is not None:
+                    metrics.update(gate_evidence(EvidenceInputs(
+                        users=vectors.users, per_user=vectors.per_user, labels=labels, k=k, seed=config.seed,
+                        baseline=base, outcome=vectors.outcome, exposure=vectors.exposure,
+                        relevant_share=metrics.get(relevant_key)), rules))
                 _guard(master, f"writing {spec.name}'s lists",
                        lambda out=out, lists=lists: _write_lists(out, lists, data))
                 write_json(out / "metrics.json", metrics)
@@ -340,6 +364,47 @@ def run_on_spark(config: ExperimentConfig, *, out_dir: Path | None = None, track
             spark.stop()  # a session this run started
     return RunResult(name=config.name, run_id=parent, tracking_uri=None if tracker is None else tracker.uri,
                      out_dir=final_dir, data_stats=stats, models=tuple(results))
+
+
+def _user_labels(users_table: Any, sensitive: list[str], n_users: int) -> dict[str, np.ndarray]:
+    """Each sensitive attribute's label per internal user index ("unknown" when missing), on the driver.
+
+    O(users) strings per attribute: fine to ~10^8 users on a large driver; past
+    that the labels would have to stay in Spark with the bootstrap.
+    """
+    frame = users_table.select("user", *[f"`{a}`" for a in sensitive]).toPandas()
+    rows = frame["user"].to_numpy(dtype=np.int64)
+    out = {}
+    for attribute in sensitive:
+        labels = np.full(n_users, "unknown", dtype=object)
+        labels[rows] = frame[attribute].astype("string").fillna("unknown").to_numpy(dtype=object)
+        out[attribute] = labels
+    return out
+
+
+class _Baseline:
+    """The popularity ranking's per-user metrics on the test users (segment parity), computed once."""
+
+    def __init__(self, config: ExperimentConfig, split: SparkSplit, users: Any, users_table: Any,
+                 items: pd.DataFrame, n_users: int, n_items: int, keys: list[str]) -> None:
+        self.args = (config, split, users, users_table, items, n_users, n_items, keys)
+        self._vectors: Any = None
+
+    def per_user(self, users: np.ndarray) -> dict[str, np.ndarray]:
+        from evaluation._spark import spark_evaluate
+
+        config, split, test_users, users_table, items, n_users, n_items, keys = self.args
+        if self._vectors is None:
+            fc, k = config.fairness, config.evaluation.k
+            lists = SparkPopularity().fit(split.train).recommend(test_users, k)
+            self._vectors = spark_evaluate(
+                lists=lists, users=test_users, relevant=split.test.frame, train=split.train.frame,
+                users_table=users_table, items_table=items, n_users=n_users, n_items=n_items, k=k,
+                sensitive=[], item_group=fc.item_group, protected_group=fc.protected_group,
+                item_category=None, head_share=fc.head_share, per_user=keys).vectors
+        if not np.array_equal(self._vectors.users, users):
+            raise ValueError("the popularity baseline was evaluated on other users than the candidate")
+        return self._vectors.per_user
 
 
 def _external(frame: Any, data: SparkInteractions) -> Any:

@@ -130,6 +130,39 @@ def test_n_boot_is_refused_with_the_setting_named(spark, small) -> None:
         _on_spark(spark, ds, split, users, ids, 3, n_boot=100)
 
 
+def test_collected_per_user_vectors_equal_the_in_process_evidence_inputs(spark, small) -> None:
+    from evaluation import popularity_groups
+    from training._evidence import EvidenceInputs, _exposure, _outcome
+
+    ds, split, users = small
+    ids = _awkward_lists(np.random.default_rng(3), users, ds.interactions.n_items, 6)
+    train, test = spark_from_interactions(spark, split.train), spark_from_interactions(spark, split.test)
+    vectors = spark_evaluate(
+        lists=lists_frame(spark, users, ids), users=users_frame(spark, users), relevant=test.frame,
+        train=train.frame, users_table=attributes_frame(spark, ds.users, SENSITIVE), items_table=ds.items,
+        n_users=ds.interactions.n_users, n_items=ds.interactions.n_items, k=4, sensitive=SENSITIVE,
+        per_user=["ndcg", "recall"]).vectors
+    rel = evaluate_rankings(ids, users=users, relevant=split.test.matrix, train=split.train.binary(), k=4)
+    assert vectors.users.tolist() == rel.users.tolist() == users.tolist()
+    assert sorted(vectors.per_user) == ["ndcg", "recall"]
+    for m in ("ndcg", "recall"):
+        np.testing.assert_allclose(vectors.per_user[m], rel.per_user[m], rtol=0, atol=1e-12)
+    local = EvidenceInputs(users=users, ids=ids, per_user={}, labels={}, k=4, seed=0,
+                           protected_items=popularity_groups(split.train.binary()) == "tail")
+    np.testing.assert_array_equal(vectors.outcome, _outcome(local))
+    assert 0 < vectors.outcome.sum() < users.size
+    for got, expected in zip(vectors.exposure, _exposure(local), strict=True):
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+    assert (vectors.exposure[1] == 0).any()  # empty lists have no exposure
+    with pytest.raises(ValueError, match=r"per_user: expected a sequence of per-user metrics among "
+                                         r"\['precision', .*\], got \['gini'\]"):
+        spark_evaluate(lists=lists_frame(spark, users, ids), users=users_frame(spark, users),
+                       relevant=test.frame, train=train.frame,
+                       users_table=attributes_frame(spark, ds.users, SENSITIVE), items_table=ds.items,
+                       n_users=ds.interactions.n_users, n_items=ds.interactions.n_items, k=4,
+                       sensitive=SENSITIVE, per_user=["gini"])
+
+
 @pytest.mark.ml100k
 def test_movielens_als_lists_agree(spark, ml100k_dir) -> None:
     ds = load_movielens_100k(ml100k_dir)
