@@ -150,6 +150,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
             "list served is audited."
         ),
         lifespan=lifespan,
+        dependencies=[Depends(_known_query_parameters)],
     )
     app.state.holder = holder
     app.state.consent = consent
@@ -167,6 +168,38 @@ def create_app(settings: ServeSettings) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(settings.allowed_hosts or ()))
     return app
+
+
+_ALLOWED_QUERY: dict[int, frozenset[str]] = {}
+
+
+def _query_names(dependant: Any) -> set[str]:
+    """The query parameters a route declares, its dependencies' included (FastAPI's ``Dependant`` tree)."""
+    names = {p.alias for p in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+def _known_query_parameters(request: Request) -> None:
+    """Refuse (422) a query parameter the route does not declare: a typo such as ``?K=5`` is not ignored.
+
+    Hand-written: FastAPI ignores undeclared query parameters and has no switch to forbid them.
+    """
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    allowed = _ALLOWED_QUERY.get(id(route))
+    if allowed is None:
+        allowed = frozenset(_query_names(dependant))
+        _ALLOWED_QUERY[id(route)] = allowed
+    unknown = sorted(set(request.query_params) - allowed)
+    if unknown:
+        raise RequestValidationError([{
+            "type": "extra_forbidden", "loc": ("query", unknown[0]), "input": request.query_params.get(unknown[0]),
+            "msg": f"unknown query parameter; allowed: {', '.join(sorted(allowed)) or 'none'}",
+        }])
 
 
 def _add_error_handlers(app: FastAPI) -> None:

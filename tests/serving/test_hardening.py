@@ -195,3 +195,15 @@ def test_without_credentials_everything_is_open_on_loopback(local):
     assert local.get("/model").status_code == 200
     assert local.post("/admin/reload").status_code == 200
     assert local.get("/openapi.json").status_code == 200
+
+
+# -- undeclared query parameters ------------------------------------------------------------------
+
+@pytest.mark.parametrize("query", [{"K": "5"}, {"k": "3", "explian": "true"}], ids=["case-typo", "misspelt"])
+def test_an_undeclared_query_parameter_is_a_422_that_names_it(client, query):
+    """A typo is not silently ignored (found by the schema fuzzer: `?±dff=true` was served a 200)."""
+    r = client.get("/users/u0/recommendations", params=query, headers=as_user("u0"))
+    assert r.status_code == 422
+    bad = sorted(set(query) - {"k"})[0]
+    assert f"query parameter '{bad}': unknown query parameter; allowed: exclude, explain, k" in r.json()["message"]
+    assert client.get("/users/u0/recommendations", params={"k": "3"}, headers=as_user("u0")).status_code == 200
