@@ -126,10 +126,6 @@ def register_and_promote(registry: Registry, results: list[ModelResult], parent:
         raise
 
 
-def _gate_json(r: ModelResult) -> dict[str, Any]:
-    return r.gate.to_json()
-
-
 def summary(config: ExperimentConfig, parent: str | None, stats: Mapping[str, int], results: list[ModelResult],
             promotion: Promotion | None, *, registry_status: str) -> dict[str, Any]:
     nearest = None if promotion is None else promotion.nearest
@@ -144,7 +140,7 @@ def summary(config: ExperimentConfig, parent: str | None, stats: Mapping[str, in
                 "run_id": r.run_id,
                 "metrics": dict(r.metrics),
                 "validation_metrics": dict(r.validation),
-                "gate": _gate_json(r),
+                "gate": r.gate.to_json(),
                 "servable": r.servable[0],
                 "version": r.version,
                 "bundle_sha256": r.bundle_sha256,
