@@ -56,10 +56,23 @@ CASES = [(m, p, GenerationMode.POSITIVE) for m, p in OPERATIONS] + [
 @pytest.mark.parametrize(("method", "path", "mode"), CASES,
                          ids=[f"{m} {p} {mode.value}" for m, p, mode in CASES])
 def test_generated_requests(api_schema, method, path, mode):
+    """The default run: the same 25 requests per operation every time (a CI result is reproducible)."""
+    _fuzz(api_schema, method, path, mode, examples=25, derandomize=True)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("method", "path", "mode"), CASES,
+                         ids=[f"{m} {p} {mode.value}" for m, p, mode in CASES])
+def test_generated_requests_explore(api_schema, method, path, mode):
+    """``make test-all``: 400 fresh random requests per operation, to find what the fixed set does not."""
+    _fuzz(api_schema, method, path, mode, examples=400, derandomize=False)
+
+
+def _fuzz(api_schema, method: str, path: str, mode: GenerationMode, *, examples: int, derandomize: bool) -> None:
     operation = api_schema.find_operation_by_path(method, path)
 
     @given(case=operation.as_strategy(generation_mode=mode))
-    @settings(max_examples=25, deadline=None, database=None,
+    @settings(max_examples=examples, deadline=None, database=None, derandomize=derandomize,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
     def check(case):
         case.call_and_validate(headers=credentials(case))
