@@ -13,16 +13,20 @@ How each model is explained (see :func:`history_scorer`):
   the history (``score = x_u W``). Their Shapley values are exact and closed-form,
   ``phi_j = x_uj * W[j, item]``: :class:`HistoryShapExplainer` uses that directly.
 * :class:`~recsys.models.ALS` re-solves the user factor from the coalition with
-  implicit's closed form (see :class:`_AlsScorer`). The Shapley values are then
+  the closed form of the library that trained the factors (``model.solver``:
+  implicit's, or MLlib's for a Spark-trained model; see :class:`_AlsScorer`
+  and :mod:`recsys.models._als_solve`). The Shapley values are then
   computed by ``shap.KernelExplainer`` (background: the empty history) with a
   budget of ``max(n_samples, 2M + 2)`` coalitions: exact when that covers all
   ``2^M - 2`` proper coalitions, otherwise a seeded Kernel SHAP estimate. Both
   are additive (the weights sum to ``score - base_value``). implicit's own
   decomposition is :class:`ImplicitAlsExplainer` (method ``"als_explain"``).
   The explained score is the re-solved one (``Explanation.score``); the score
-  ``recommend`` serves uses the factor learned in training (implicit's
-  conjugate-gradient steps) and is kept in ``extra["model_score"]``; the two
-  agree as ALS converges.
+  ``recommend`` serves uses the factor learned in training and is kept in
+  ``extra["model_score"]``. For implicit (conjugate-gradient steps) the two
+  agree as ALS converges; MLlib solves the user factors exactly and last, so
+  for an MLlib-trained model they are equal (up to float32) for a training
+  user's history.
 * :class:`~recsys.models.BPR` learns its user factors by SGD, so the served score
   is no function of the history. The explained function is BPR's own per-user
   objective with the item factors fixed, maximised for each coalition (the
@@ -67,6 +71,7 @@ from recsys.models import (
     check_fitted,
     check_user_items,
 )
+from recsys.models._als_solve import Solver, normal_equations, resolve_user_factors
 
 __all__ = [
     "Explanation",
@@ -204,41 +209,38 @@ class _LinearScorer:
 
 
 class _AlsScorer:
-    """ALS with the user factor re-solved from the history, as implicit does.
+    """ALS with the user factor re-solved from the history, as the training library does.
 
-    implicit (``recalculate_user``, ``explain``) takes the confidences
-    ``C = alpha * r`` (``r`` the stored values) and solves
+    ``solver="implicit"``: implicit (``recalculate_user``, ``explain``) takes the
+    confidences ``C = alpha * r`` (``r`` the stored values) and solves
     ``(YᵀY + reg·I + Yᵀ(C_u − I)Y) x_u = Yᵀ C_u p_u`` for the history items
-    (``p = 1`` on them); absent items have confidence 1 and preference 0. The
-    empty history gives ``x_u = 0``. Written with numpy because implicit solves
-    one history per call and the explainers need thousands of masked histories,
-    batched here.
+    (``p = 1`` on them); absent items have confidence 1 and preference 0.
+    ``solver="mllib"``: MLlib's implicit ALS, confidence ``1 + alpha·|r|`` and
+    regularisation ``reg·n_u`` (see :mod:`recsys.models._als_solve`). The empty
+    history gives ``x_u = 0``. Written with numpy because implicit solves one
+    history per call (and MLlib none outside a fit) and the explainers need
+    thousands of masked histories, batched here.
     """
 
-    def __init__(self, item_factors: np.ndarray, *, regularization: float, alpha: float) -> None:
+    def __init__(
+        self,
+        item_factors: np.ndarray,
+        *,
+        regularization: float,
+        alpha: float,
+        solver: Solver = "implicit",
+    ) -> None:
         self.item_factors = np.asarray(item_factors, dtype=np.float64)
         self.regularization = float(regularization)
         self.alpha = float(alpha)
+        self.solver = solver
+        self.gram = self.item_factors.T @ self.item_factors
 
     def user_factors(self, history: sp.csr_matrix) -> np.ndarray:
-        h = sp.csr_matrix(history, dtype=np.float64)
-        Y = self.item_factors
-        n_factors = Y.shape[1]
-        base = Y.T @ Y + self.regularization * np.eye(n_factors)
-        cols = np.unique(h.indices)
-        Yc = Y[cols]
-        out = np.zeros((h.shape[0], n_factors))
-        chunk = max(1, 2**22 // max(1, cols.size * n_factors))
-        for start in range(0, h.shape[0], chunk):
-            values = h[start : start + chunk][:, cols].toarray()
-            confidence = self.alpha * values
-            # (c - 1) on the history items, 0 elsewhere
-            A = base + np.einsum(
-                "nh,hf,hg->nfg", confidence - (values > 0), Yc, Yc, optimize=True
-            )
-            b = confidence @ Yc
-            out[start : start + chunk] = np.linalg.solve(A, b[..., None])[..., 0]
-        return out
+        return resolve_user_factors(
+            self.item_factors, history, solver=self.solver, regularization=self.regularization,
+            alpha=self.alpha, gram=self.gram,
+        )
 
     def score_history(self, history: sp.csr_matrix, items: np.ndarray) -> np.ndarray:
         return self.user_factors(history) @ self.item_factors[items].T
@@ -248,7 +250,8 @@ def history_scorer(model: Recommender) -> ScoresHistory:
     """A :class:`ScoresHistory` for a fitted model.
 
     The model itself if it implements the protocol; otherwise EASE and item-kNN
-    (exactly linear: :class:`LinearInHistory`), ALS (user factor re-solved) and
+    (exactly linear: :class:`LinearInHistory`), ALS (user factor re-solved with
+    the equations of ``model.solver``, implicit's or MLlib's) and
     BPR (user factor folded in from BPR's objective, see
     :mod:`recsys.explain._bpr`; the empty history scores the item bias).
 
@@ -278,7 +281,8 @@ def history_scorer(model: Recommender) -> ScoresHistory:
         return _LinearScorer(model.similarity_, binary=False)
     if isinstance(model, ALS):
         return _AlsScorer(
-            model.item_factors_, regularization=model.regularization, alpha=model.alpha
+            model.item_factors_, regularization=model.regularization, alpha=model.alpha,
+            solver=getattr(model, "solver", "implicit"),
         )
     if isinstance(model, BPR):
         return bpr_scorer(model)
@@ -754,6 +758,15 @@ class ImplicitAlsExplainer(_HistoryExplainer):
     additive decomposition (base value 0), but not Shapley values (each term
     uses ``W_u`` of the *whole* history).
 
+    implicit's ``explain`` can only use implicit's equations. For a model whose
+    factors MLlib trained (``model.solver == "mllib"``) the same split is taken
+    of MLlib's system instead: ``W_u = A_u⁻¹`` of
+    :func:`recsys.models._als_solve.normal_equations` and ``c_j = 1 + alpha·r_j``
+    on the items with ``r_j > 0`` (MLlib's right-hand side is ``Σ c_j y_j``), so
+    the terms still add up to the re-solved score, which for a training
+    history is the served one. ``extra["algorithm"]`` is ``"implicit"`` or
+    ``"mllib"``.
+
     Examples
     --------
     >>> X = sp.csr_matrix([[1, 1, 0], [1, 1, 1], [0, 1, 1]])
@@ -775,22 +788,51 @@ class ImplicitAlsExplainer(_HistoryExplainer):
                 "model: expected a fitted fairrec ALS (its implicit model provides explain()), "
                 f"got {type(self.model).__name__}"
             )
-        single = sp.csr_matrix(row, dtype=np.float32)
-        # implicit builds and factorises the user's system (Cholesky of W_u^-1); its
-        # split, c_j · y_iᵀ W_u y_j, then loops over the history in Python once per
-        # item (20-40 ms for a 477-item history). The same split with implicit's
-        # factor, as one product for all items (equal to implicit's; tested):
-        _, _, factor = inner.explain(0, single, int(items[0]), N=1)
-        Y = np.asarray(inner.item_factors, dtype=np.float64)
-        confidence = np.maximum(single.data.astype(np.float64) * float(inner.alpha), 0.0)
-        weighted = scipy.linalg.cho_solve(factor, Y[items].T)  # [f, T]: W_u y_i
-        weights = (Y[row.indices] * confidence[:, None]) @ weighted
+        solver = getattr(self.model, "solver", "implicit")
+        if solver == "mllib":
+            Y, factor, confidence = self._mllib_system(row)
+        else:
+            single = sp.csr_matrix(row, dtype=np.float32)
+            # implicit builds and factorises the user's system (Cholesky of W_u^-1); its
+            # split, c_j · y_iᵀ W_u y_j, then loops over the history in Python once per
+            # item (20-40 ms for a 477-item history). The same split with implicit's
+            # factor, as one product for all items (equal to implicit's; tested):
+            _, _, factor = inner.explain(0, single, int(items[0]), N=1)
+            Y = np.asarray(inner.item_factors, dtype=np.float64)
+            confidence = np.maximum(single.data.astype(np.float64) * float(inner.alpha), 0.0)
+        if factor is None:  # MLlib, no positive value: b = 0, so x_u = 0 and every term is 0
+            weights = np.zeros((row.nnz, items.size))
+        else:
+            weighted = scipy.linalg.cho_solve(factor, Y[items].T)  # [f, T]: W_u y_i
+            weights = (Y[row.indices] * confidence[:, None]) @ weighted
         totals = weights.sum(axis=0)
         return self._history_explanations(
             user, items, method="als_explain", features=row.indices, weights=weights,
             base=np.zeros(items.size), scores=totals,
-            extra={"exact": True, "algorithm": "implicit"}, served=served,
+            extra={"exact": True, "algorithm": solver}, served=served,
         )
+
+    def _mllib_system(
+        self, row: sp.csr_matrix
+    ) -> tuple[np.ndarray, tuple[np.ndarray, bool] | None, np.ndarray]:
+        """Item factors, Cholesky factor of MLlib's ``A_u`` (None if ``b = 0``), ``c_j``."""
+        model = self.model
+        # YᵀY in float64, computed once per fitted state (a served request should not repeat it)
+        cached = getattr(self, "_gram", None)
+        if cached is None or cached[0] is not model.item_factors_:
+            Y = np.asarray(model.item_factors_, dtype=np.float64)
+            self._gram = cached = (model.item_factors_, Y, Y.T @ Y)
+        _, Y, gram = cached
+        values = row.data.astype(np.float64)
+        positive = values > 0
+        confidence = np.where(positive, 1.0 + float(model.alpha) * np.abs(values), 0.0)
+        if not positive.any():
+            return Y, None, confidence
+        A, _ = normal_equations(
+            gram, Y[row.indices], values[None, :], solver="mllib",
+            regularization=float(model.regularization), alpha=float(model.alpha),
+        )
+        return Y, scipy.linalg.cho_factor(A[0]), confidence
 
 
 class BprRepresenterExplainer(_HistoryExplainer):

@@ -40,6 +40,7 @@ from implicit.utils import ParameterWarning
 from sklearn.utils import check_scalar
 from threadpoolctl import threadpool_limits
 
+from recsys.models._als_solve import Solver, check_solver
 from recsys.models._base import Recommender, UnknownUsers, check_fitted
 
 __all__ = ["ALS", "ItemKNN"]
@@ -227,6 +228,15 @@ class ALS(_MatrixFactorization):
     Wraps ``implicit.cpu.als.AlternatingLeastSquares``; the interaction weights
     are confidences, multiplied by ``alpha``.
 
+    ``solver`` records which library's equations produced the factors, and so
+    which equations re-solve a user factor from a history (the explanations of
+    :mod:`recsys.explain`, see :mod:`recsys.models._als_solve`): ``"implicit"``
+    for a model fitted here, ``"mllib"`` for the factors of a Spark MLlib fit
+    (:func:`recsys.models.als_serving_model`), where ``regularization`` and
+    ``alpha`` are MLlib's ``regParam`` and ``alpha``. ``fit`` trains with implicit
+    and refuses ``"mllib"``. Saved with the parameters; models saved before it
+    existed load as ``"implicit"``.
+
     Parameters
     ----------
     factors : int, default 64
@@ -240,6 +250,8 @@ class ALS(_MatrixFactorization):
         Threads for fitting and recommending; 0 means all cores.
     show_progress : bool, default False
     unknown_users : {"error", "popular"}, default "error"
+    solver : {"implicit", "mllib"}, default "implicit"
+        The equations the factors solve (see above).
 
     Attributes
     ----------
@@ -268,6 +280,7 @@ class ALS(_MatrixFactorization):
         num_threads: int = 0,
         show_progress: bool = False,
         unknown_users: UnknownUsers = "error",
+        solver: Solver = "implicit",
     ) -> None:
         self.factors = factors
         self.regularization = regularization
@@ -277,6 +290,7 @@ class ALS(_MatrixFactorization):
         self.num_threads = num_threads
         self.show_progress = show_progress
         self.unknown_users = unknown_users
+        self.solver = solver
 
     def _check_params(self) -> None:
         check_scalar(self.factors, "factors", numbers.Integral, min_val=1)
@@ -285,6 +299,12 @@ class ALS(_MatrixFactorization):
         check_scalar(self.iterations, "iterations", numbers.Integral, min_val=1)
         _check_random_state(self.random_state)
         _check_common(self)
+        if check_solver(self.solver) != "implicit":
+            raise ValueError(
+                f"solver: ALS.fit trains with implicit, so it needs solver='implicit', got "
+                f"{self.solver!r} (solver='mllib' marks the factors of a Spark MLlib fit: see "
+                "recsys.models.als_serving_model)"
+            )
 
     def _inner_kind(self) -> str:
         return "als"

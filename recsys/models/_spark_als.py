@@ -18,7 +18,9 @@ equal factors.
 
 :func:`als_serving_model` turns the collected factors into fairrec's
 in-process :class:`recsys.models.ALS`, which ``save_bundle`` writes and
-``fairrec serve`` serves.
+``fairrec serve`` serves. It is marked ``solver="mllib"``, so explanations
+re-solve a user factor with MLlib's equations (:mod:`recsys.models._als_solve`)
+and the re-solved score of a training user's history is the served score.
 
 pyspark is imported inside the methods.
 """
@@ -26,12 +28,14 @@ pyspark is imported inside the methods.
 from __future__ import annotations
 
 import numbers
+import warnings
 from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
 
 from recsys.errors import NotFittedError
+from recsys.models._als_solve import resolve_user_factors
 from recsys.models._implicit import ALS
 
 if TYPE_CHECKING:
@@ -43,6 +47,10 @@ __all__ = ["SparkALS", "SparkPopularity", "als_serving_model"]
 
 #: Share of users whose history fits the first tier of candidates (see ``_candidates``).
 _TIER_QUANTILE = 0.9
+#: Users whose MLlib factor :func:`als_serving_model` re-solves as a check, and the
+#: relative gap above which it warns (float32 factors agree to about 1e-6).
+_CHECK_USERS = 64
+_CHECK_GAP = 1e-3
 
 
 def _check(name: str, value: object, kind: type, low: float, *, strict: bool = False) -> None:
@@ -223,14 +231,22 @@ def als_serving_model(model: SparkALS, train: sp.csr_matrix, *, unknown_users: s
     """fairrec's in-process ALS holding a fitted :class:`SparkALS`'s factors (for the bundle).
 
     ``train`` is the training matrix the bundle stores for exclusion and
-    explanations (the serving format keeps each user's history).
+    explanations (the serving format keeps each user's history). The model is
+    marked ``solver="mllib"``: explanations re-solve user factors from
+    histories with MLlib's equations, ``regularization`` and ``alpha`` read as
+    MLlib's ``regParam`` and ``alpha``. For those explanations to be faithful
+    (a training user's re-solved score equal to the served one), ``train`` must
+    hold the values MLlib was fitted on (its ``value`` column), not a binary
+    copy when those were ratings. A sample of users is re-solved to check this;
+    a ``UserWarning`` reports a gap.
     """
     user_factors, item_factors = model.factors_()
     if train.shape != (model.n_users_, model.n_items_):
         raise ValueError(f"train: expected shape {(model.n_users_, model.n_items_)}, got {train.shape}")
     als = ALS(factors=int(model.factors), regularization=float(model.regularization),
               alpha=float(model.alpha), iterations=int(model.iterations),
-              random_state=model.random_state, num_threads=1, unknown_users=unknown_users)
+              random_state=model.random_state, num_threads=1, unknown_users=unknown_users,
+              solver="mllib")
     X = sp.csr_matrix(train, dtype=np.float32)
     als.n_users_, als.n_items_ = X.shape
     als.user_items_ = X
@@ -238,4 +254,31 @@ def als_serving_model(model: SparkALS, train: sp.csr_matrix, *, unknown_users: s
     als.item_popularity_ = np.bincount(X.indices, minlength=X.shape[1]).astype(np.float32)
     als.user_factors_, als.item_factors_ = user_factors, item_factors
     als._after_load()
+    gap = _foldin_gap(als)
+    if gap > _CHECK_GAP:
+        warnings.warn(
+            f"als_serving_model: user factors re-solved with MLlib's equations from `train` differ "
+            f"from MLlib's (largest relative gap {gap:.2g} over {_CHECK_USERS} users): `train` "
+            "does not hold the values MLlib was fitted on (a binary matrix for a fit on ratings?), "
+            "so explanations of this model will not reproduce its scores",
+            UserWarning, stacklevel=2)
     return als
+
+
+def _foldin_gap(als: ALS) -> float:
+    """Largest ``|x_resolved - x_mllib| / |x_mllib|`` over up to ``_CHECK_USERS`` warm users.
+
+    MLlib solves the user factors last in every iteration, so for the data it was
+    fitted on the gap is float32 rounding.
+    """
+    X = als.user_items_
+    warm = np.flatnonzero(np.diff(X.indptr) > 0)
+    if warm.size == 0:
+        return 0.0
+    picks = np.linspace(0, warm.size - 1, min(_CHECK_USERS, warm.size)).astype(np.int64)
+    users = warm[np.unique(picks)]  # spread over the user indices
+    resolved = resolve_user_factors(als.item_factors_, X[users], solver="mllib",
+                                    regularization=als.regularization, alpha=als.alpha)
+    served = als.user_factors_[users].astype(np.float64)
+    norms = np.maximum(np.linalg.norm(served, axis=1), np.finfo(np.float32).tiny)
+    return float(np.max(np.linalg.norm(resolved - served, axis=1) / norms))

@@ -404,7 +404,12 @@ class ServingEngine:
         # explanation_text's fallback ("popular among people with similar tastes") would
         # claim more than the weights show when no history item raised the score
         text = explanation_text(e, titles=self.titles) if reasons else NO_RAISE_TEXT
-        if e.method == "als_explain":
+        if e.method == "als_explain" and e.extra.get("algorithm") == "mllib":
+            notes.append(
+                "The weights split the score re-computed from your history with the equations "
+                "the model was trained with (Spark MLlib's ALS); it is the score the ranking used."
+            )
+        elif e.method == "als_explain":
             notes.append(
                 "The weights split the score re-computed from your history (implicit's "
                 "explain); the ranking used the score learned in training."

@@ -56,7 +56,7 @@ def test_als_lists_are_the_best_unseen_items_of_the_collected_factors(data, fitt
 
 def test_serving_model_recommends_the_same_lists(data, fitted) -> None:
     split, _, users, users_df = data
-    model = als_serving_model(fitted, split.train.binary())
+    model = als_serving_model(fitted, split.train.matrix)  # the values MLlib was fitted on
     ids, _ = model.recommend(users[:20], k=5)
     recs = _lists(fitted.recommend(users_df, k=5))
     spark_ids = np.stack([recs.loc[recs["user"] == u, "item"].to_numpy() for u in users[:20]])
