@@ -139,6 +139,7 @@ def spark_session(
     app_name: str = "fairrec",
     java_home: str | None = None,
     path: str | None = None,
+    python: str | None = None,
 ) -> SparkSession:
     """A SparkSession on ``master`` with the properties ``conf``, after checking the settings.
 
@@ -153,6 +154,11 @@ def spark_session(
     java_home, path : str, optional
         Where pyspark will look for Java (``JAVA_HOME``, ``PATH``); the caller
         passes them, nothing here reads the environment.
+    python : str, optional
+        The Python the executors run (``spark.pyspark.python``) unless ``conf``
+        names one: fairrec's re-rankers and evaluation run Python on the
+        executors, which need fairrec's dependencies (a cluster's workers: the
+        same interpreter path with fairrec installed).
 
     Returns
     -------
@@ -178,12 +184,19 @@ def spark_session(
     _check_reachable(master)
     builder = SparkSession.builder.master(master).appName(app_name)
     properties = {"spark.ui.showConsoleProgress": "false", **properties}
+    if python is not None:
+        properties.setdefault("spark.pyspark.python", python)
     for key, value in properties.items():
         builder = builder.config(key, value)
     try:
-        return builder.getOrCreate()
+        session = builder.getOrCreate()
     except Exception as exc:  # pyspark raises PySparkRuntimeError / Py4JJavaError subclasses
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SparkEngineError(
             f"engine.master: could not start a Spark session on {master!r}: {first}"
         ) from None
+    if python is not None:
+        # pyspark's SparkContext takes its workers' Python from PYSPARK_PYTHON (else "python3") and
+        # ignores spark.pyspark.python outside spark-submit; the functions it ships carry this path
+        session.sparkContext.pythonExec = properties.get("spark.pyspark.python", python)
+    return session

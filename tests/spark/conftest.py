@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from collections.abc import Iterator
 
 import numpy as np
@@ -31,6 +32,7 @@ def spark() -> Iterator[object]:
         app_name="fairrec-tests",
         java_home=os.environ.get("JAVA_HOME"),
         path=os.environ.get("PATH"),
+        python=sys.executable,  # Python workers need fairrec's dependencies, not the python3 on PATH
     )
     session.sparkContext.setLogLevel("ERROR")
     yield session
