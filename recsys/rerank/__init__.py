@@ -12,18 +12,23 @@ from recsys.rerank._calibration import CalibratedReranker
 from recsys.rerank._category_share import CategoryShareReranker
 from recsys.rerank._exposure_budget import ExposureBudgetReranker
 from recsys.rerank._fair_share import FairShareReranker
+from recsys.rerank._spark import SPARK_RERANK_KINDS, SparkReranker, fit_spark_reranker, spark_rerank
 from recsys.rerank._user_fair import UserGroupBlendReranker
 from recsys.rerank._validation import ValidationCandidates, validation_candidates
 
 __all__ = [
     "RERANKERS",
+    "SPARK_RERANK_KINDS",
     "CalibratedReranker",
     "CategoryShareReranker",
     "ExposureBudgetReranker",
     "FairShareReranker",
     "Reranker",
+    "SparkReranker",
     "UserGroupBlendReranker",
     "ValidationCandidates",
+    "fit_spark_reranker",
+    "spark_rerank",
     "validation_candidates",
 ]
 
