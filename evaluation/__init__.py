@@ -49,6 +49,7 @@ from evaluation._exposure import (
     group_exposure,
     long_tail_share,
     popularity_groups,
+    popularity_groups_from_counts,
     rank_exposure,
 )
 from evaluation._fairness import (
@@ -138,6 +139,7 @@ __all__ = [
     "plot_group_quality",
     "group_order",
     "popularity_groups",
+    "popularity_groups_from_counts",
     "rank_exposure",
     "sanitize_label",
     "share_of_group",

@@ -44,6 +44,7 @@ __all__ = [
     "group_exposure",
     "long_tail_share",
     "popularity_groups",
+    "popularity_groups_from_counts",
     "rank_exposure",
 ]
 
@@ -254,8 +255,21 @@ def popularity_groups(train: sp.spmatrix | sp.sparray, *, head_share: float = 0.
     _check_head_share(head_share)
     csr = _as_binary_csr(train, name="train")
     _check_not_empty(csr)
-    counts = _item_counts(csr)
-    return np.where(_is_head(counts, csr.nnz, head_share), "head", "tail")
+    return popularity_groups_from_counts(_item_counts(csr), head_share=head_share)
+
+
+def popularity_groups_from_counts(counts: np.ndarray, *, head_share: float = 0.8) -> np.ndarray:
+    """:func:`popularity_groups` from each item's training interaction count (e.g. a Spark ``groupBy``).
+
+    >>> popularity_groups_from_counts(np.array([5, 3, 1, 1])).tolist()
+    ['head', 'head', 'tail', 'tail']
+    """
+    _check_head_share(head_share)
+    counts = np.asarray(counts, dtype=np.int64)
+    if counts.ndim != 1 or counts.sum() == 0 or (counts < 0).any():
+        raise ValueError(f"counts: expected non-negative counts per item with at least one interaction, "
+                         f"got shape {counts.shape} summing to {int(counts.sum())}")
+    return np.where(_is_head(counts, int(counts.sum()), head_share), "head", "tail")
 
 
 def _check_head_share(head_share: object) -> None:

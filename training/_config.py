@@ -17,7 +17,7 @@ from recsys._redact import redact_uri
 from recsys.errors import FairrecError
 from training._schema import ExperimentConfig
 
-__all__ = ["ConfigError", "apply_overrides", "load_config", "parse_config", "config_to_dict"]
+__all__ = ["ConfigError", "apply_overrides", "config_params", "config_to_dict", "load_config", "parse_config"]
 
 # A config is a few kilobytes. The caps stop a "billion laughs" file (a few lines of nested
 # aliases that expand to billions of values) before anything walks the expanded value.
@@ -248,3 +248,21 @@ def config_to_dict(config: ExperimentConfig) -> dict[str, Any]:
     data = config.model_dump(mode="json")
     data["tracking"]["uri"] = redact_uri(data["tracking"]["uri"])
     return data
+
+
+def config_params(config: ExperimentConfig) -> dict[str, Any]:
+    """The config as flat MLflow parameters: ``models.0.params.factors`` -> 64."""
+    out: dict[str, Any] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(f"{prefix}.{k}" if prefix else str(k), v)
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                walk(f"{prefix}.{i}", v)
+        else:
+            out[prefix] = value
+
+    walk("", config_to_dict(config))
+    return out

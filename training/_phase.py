@@ -34,7 +34,7 @@ from training._gate import GateRules
 from training._progress import Progress
 from training._schema import ExperimentConfig
 
-__all__ = ["Phase", "Scored"]
+__all__ = ["Phase", "Scored", "twin_comparison"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,7 +58,7 @@ def _items_with_popularity(dataset: Dataset, train: sp.csr_matrix, head_share: f
     return items
 
 
-def _twin_comparison(changes: list[Any]) -> list[dict[str, Any]]:
+def twin_comparison(changes: list[Any]) -> list[dict[str, Any]]:
     return [
         {
             "attribute": c.attribute, "metric": c.metric, "twin": dict(c.twin),
@@ -150,7 +150,7 @@ class Phase:
                                                     mitigated_report=evaluated.fairness,
                                                     twin_report=twin.fairness)
             metrics.update(comparison)
-            report["twin_comparison"] = _twin_comparison(changes)
+            report["twin_comparison"] = twin_comparison(changes)
         fc = self.config.fairness
         relevant_key = f"relevant_share.{_safe(fc.item_group)}.{_safe(fc.protected_group)}"
         evidence = gate_evidence(EvidenceInputs(

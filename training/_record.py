@@ -87,13 +87,13 @@ class Recorder:
         self.config, self.phase, self.tracker, self.parent = config, phase, tracker, parent
         self.champion, self.root = champion, root
         self.rules: GateRules = phase.rules
-        self.dataset = phase.dataset
+        self.dataset = getattr(phase, "dataset", None)  # in-process only; the Spark recorder has none
         self.child: str | None = None
         self.dataset_inputs: list[Any] = []
         self.warnings: list[str] = []  # training._degenerate.data_warnings of this run's data
         self.consent: dict[str, float] = {}  # the run's consent.* metrics, part of every candidate's (gate, card)
-        titles = self.dataset.items["title"] if "title" in self.dataset.items.columns else self.dataset.items["item_id"]
-        self._titles = titles.astype(str).to_numpy()
+        items = phase.items
+        self._titles = (items["title"] if "title" in items.columns else items["item_id"]).astype(str).to_numpy()
         segments = set(config.fairness.segments)
         self._explained_attributes = [a for a in config.fairness.sensitive if a not in segments]
         (root / "gate_rules.json").write_text(
@@ -116,30 +116,24 @@ class Recorder:
             log_dataset_inputs(tracker, self.child, self.dataset_inputs)
         metrics = {**scored.metrics, **self.consent}
         report = dict(scored.report)
+        # the bundle first: an engine whose servable model differs from the fitted one (Spark) explains it
+        servable = self._save_bundle(name, scored, spec, out / "model")
         if self.config.explain.enabled:
             with phase.progress.step(f"[{name}] explaining {self.config.explain.n_users} users' lists"):
-                explained = explain_candidate(
-                    scored.model, scored.ids, phase.users,
-                    user_ids=self.dataset.interactions.user_ids, item_ids=self.dataset.interactions.item_ids,
-                    titles=self._titles,
-                    sensitive={a: phase.labels[a] for a in self._explained_attributes},
-                    config=self.config.explain, seed=self.config.seed,
-                )
+                explained = self._explain(scored)
             metrics.update(explained.metrics)
             report["explanations"] = explained.note
             if len(explained.frame):
                 explained.frame.to_parquet(out / "explanations.parquet", index=False)
                 explained.save_summary_plot(out / "plots" / "shap_summary.png")
         metrics = finite(metrics)
-        _recommendations_frame(self.dataset, phase.users, scored.ids, scored.scores).to_parquet(
-            out / "recommendations.parquet", index=False)
+        self._write_lists(scored, out)
         write_json(out / "metrics.json", metrics)
         write_json(out / "validation_metrics.json", finite(validation))
         write_json(out / "fairness_report.json", report)
         (out / "plots").mkdir(exist_ok=True)
         plot_group_quality(scored.evaluated.fairness, "ndcg").savefig(out / "plots" / "group_ndcg.png", dpi=100)
         plot_exposure(scored.evaluated.fairness).savefig(out / "plots" / "exposure.png", dpi=100)
-        servable = self._save_bundle(name, scored, spec, out / "model")
         digest = bundle_sha256(out / "model") if servable[0] else None
         champion = self.champion
         decision = evaluate_gate(metrics, self.rules, champion=None if champion is None else champion.metrics,
@@ -161,7 +155,8 @@ class Recorder:
             tracker.set_tags(self.child, {
                 DESCRIPTION_TAG: (
                     f"Candidate {name} of {self.config.name}: {describe_spec(spec)}; chosen on validation, "
-                    f"refitted on all training data, top-{phase.k} lists of {phase.users.size} test users. "
+                    f"refitted on all training data, top-{phase.k} lists of {self._data_stats()['test users']} "
+                    "test users. "
                     f"Gate: {decision.summary}. Per-group values are in the tables/ artifacts (and metrics.json)."
                 ),
                 "fairrec.status": "complete",
@@ -175,6 +170,30 @@ class Recorder:
                              bundle_sha256=digest)
         self.child = None
         return result
+
+    # ------------------------------------------------ what differs between engines (see _spark_record)
+    def _explain(self, scored: Scored) -> Any:
+        """The sampled users' explanations and their scores (``training._explain``)."""
+        return explain_candidate(
+            scored.model, scored.ids, self.phase.users,
+            user_ids=self.dataset.interactions.user_ids, item_ids=self.dataset.interactions.item_ids,
+            titles=self._titles, sensitive={a: self.phase.labels[a] for a in self._explained_attributes},
+            config=self.config.explain, seed=self.config.seed,
+        )
+
+    def _write_lists(self, scored: Scored, out: Path) -> None:
+        _recommendations_frame(self.dataset, self.phase.users, scored.ids, scored.scores).to_parquet(
+            out / "recommendations.parquet", index=False)
+
+    def _data_stats(self) -> dict[str, int]:
+        phase = self.phase
+        return {
+            "users": self.dataset.interactions.n_users,
+            "items": self.dataset.interactions.n_items,
+            "train interactions": phase.split.train.n_interactions,
+            "test interactions": phase.split.test.n_interactions,
+            "test users": int(phase.users.size),
+        }
 
     def _save_bundle(self, name: str, scored: Scored, spec: Any, directory: Path) -> tuple[bool, str]:
         """Write the servable bundle if the candidate can be one; say whether, and why not."""
@@ -203,13 +222,7 @@ class Recorder:
             run_id=self.child,
             model_description=describe_spec(spec),
             data_description=f"{loader} data ({', '.join(f'{k}={v}' for k, v in data.items() if v is not None)})",
-            data_stats={
-                "users": self.dataset.interactions.n_users,
-                "items": self.dataset.interactions.n_items,
-                "train interactions": phase.split.train.n_interactions,
-                "test interactions": phase.split.test.n_interactions,
-                "test users": int(phase.users.size),
-            },
+            data_stats=self._data_stats(),
             split_description=", ".join(f"{k}={v}" for k, v in config.split.model_dump().items())
             + "; candidates chosen on a validation hold-out of the training data, refitted on all of it",
             sensitive=config.fairness.sensitive,

@@ -44,10 +44,10 @@ from recsys.errors import FairrecError
 from recsys.serving import drop_opted_out, drop_withdrawn_categories, opted_out_users, withdrawn_categories
 from training._checks import check_data, check_rank_by
 from training._components import load_dataset, split_dataset, validation_split
-from training._config import config_to_dict
+from training._config import config_params, config_to_dict
 from training._consent_report import consent_training_metrics
 from training._frontier import frontier_table, plot_frontier, target_metric
-from training._gate import GateRules, evaluate_gate, rules_from_config
+from training._gate import evaluate_gate, rules_from_config
 from training._degenerate import data_warnings, metric_warnings
 from training._mlflow_extras import DESCRIPTION_TAG, log_dataset_inputs, split_dataset_inputs
 from training._outdir import StagedDir
@@ -57,22 +57,10 @@ from training._promotion import Champion, Registry
 from training._record import ModelResult, Recorder, finite, write_json
 from training._registration import Promotion, RunResult, plan_promotion, register_and_promote, summary
 from training._schema import ExperimentConfig
-from training._selection import Validated, choose_candidates, nearest_passing
+from training._selection import Validated, choose_candidates, nearest_passing, validation_rules
 from training._tracking import Tracker
 
 __all__ = ["ModelResult", "Promotion", "RunResult", "run_experiment"]
-
-
-def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> dict[str, Any]:
-    if isinstance(value, dict):
-        for k, v in value.items():
-            _flatten(f"{prefix}.{k}" if prefix else str(k), v, out)
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            _flatten(f"{prefix}.{i}", v, out)
-    else:
-        out[prefix] = value
-    return out
 
 
 def _attribute_source(config: ExperimentConfig, kind: str) -> str:
@@ -210,7 +198,7 @@ def run_experiment(
                                       k=config.evaluation.k, item_group=fc.item_group,
                                       protected_group=fc.protected_group)
             candidates = expand_sweeps(list(config.models))
-            val = Phase("validation", config, dataset, inner, _validation_rules(rules), progress)
+            val = Phase("validation", config, dataset, inner, validation_rules(rules), progress)
             stats = {
                 "n_users": dataset.interactions.n_users, "n_items": dataset.interactions.n_items,
                 "n_interactions": dataset.interactions.n_interactions, "n_train": split.train.n_interactions,
@@ -236,7 +224,7 @@ def run_experiment(
             recorder.warnings = list(warnings)
             recorder.consent = consent
             if tracker is not None and parent is not None:
-                tracker.log_params(parent, _flatten("", config_to_dict(config), {}))
+                tracker.log_params(parent, config_params(config))
                 tracker.log_metrics(parent, stats)
                 recorder.dataset_inputs = split_dataset_inputs(
                     {"training": split.train.to_frame(), "testing": split.test.to_frame()}, name=config.name,
@@ -286,19 +274,6 @@ def run_experiment(
     return RunResult(name=config.name, run_id=parent, tracking_uri=None if tracker is None else tracker.uri,
                      out_dir=final_dir, data_stats=stats, models=tuple(results), promotion=promotion,
                      validation=tuple(validated), warnings=tuple(warnings))
-
-
-def _validation_rules(rules: GateRules) -> GateRules:
-    """The rules as they apply on validation: no champion comparison, no bound on explanation scores.
-
-    Candidates are explained once, after selection, so ``explain.*`` does not exist on
-    validation; a champion was judged on another split, so no regression check either.
-    """
-    return replace(
-        rules, regression_metric=None,
-        floors={m: v for m, v in rules.floors.items() if not m.startswith("explain.")},
-        ceilings={m: v for m, v in rules.ceilings.items() if not m.startswith("explain.")},
-    )
 
 
 def _describe_run(config: ExperimentConfig, validated: Any, results: Any, promotion: Any) -> str:

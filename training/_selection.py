@@ -11,13 +11,13 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from training._candidate import Candidate
-from training._gate import GateDecision
+from training._gate import GateDecision, GateRules
 
-__all__ = ["Nearest", "Validated", "binding_checks", "choose_candidates", "nearest_passing"]
+__all__ = ["Nearest", "Validated", "binding_checks", "choose_candidates", "nearest_passing", "validation_rules"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -91,3 +91,16 @@ def binding_checks(decisions: Sequence[GateDecision]) -> list[tuple[str, int]]:
     """Blocking checks and how many candidates each blocks, most binding first."""
     counts = Counter(c.name for d in decisions for c in d.failed)
     return counts.most_common()
+
+
+def validation_rules(rules: GateRules) -> GateRules:
+    """The rules as they apply on validation: no champion comparison, no bound on explanation scores.
+
+    Candidates are explained once, after selection, so ``explain.*`` does not exist on
+    validation; a champion was judged on another split, so no regression check either.
+    """
+    return replace(
+        rules, regression_metric=None,
+        floors={m: v for m, v in rules.floors.items() if not m.startswith("explain.")},
+        ceilings={m: v for m, v in rules.ceilings.items() if not m.startswith("explain.")},
+    )

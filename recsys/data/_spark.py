@@ -277,14 +277,16 @@ def _rank_split(data: SparkInteractions, n_test, order: list) -> SparkSplit:  # 
 
 
 def spark_random_holdout(data: SparkInteractions, *, test_fraction: float = 0.25,
-                         min_train: int = 1, random_state: int | None = 0) -> SparkSplit:
+                         min_train: int = 1, random_state: int | None = 0, stream: int = 0) -> SparkSplit:
     """:func:`random_holdout` on Spark: the same test count per user, another random draw.
 
     A user with ``n`` interactions gives ``min(round_half_up(test_fraction * n),
     n - min_train)`` (never fewer than 0) to test. The order within a user is
     a hash of (seed, user, item), so the split does not depend on the
     partitioning; it differs from numpy's draw (for a cross-engine comparison,
-    split once and give both engines the same split files).
+    split once and give both engines the same split files). ``stream`` > 0
+    hashes (seed, stream, user, item) instead: a draw independent of stream 0's
+    for the same seed (the validation hold-out carved from a test split's train).
     """
     from pyspark.sql import functions as F
 
@@ -293,7 +295,9 @@ def spark_random_holdout(data: SparkInteractions, *, test_fraction: float = 0.25
     seed = 0 if random_state is None else int(random_state)
     n = F.col("_n")
     n_test = F.least(F.floor(F.lit(f) * n + F.lit(0.5)), n - F.lit(min_train))
-    key = F.xxhash64(F.lit(seed), F.col("user"), F.col("item"))
+    _check_int("stream", stream, low=0)
+    salt = [F.lit(seed)] + ([F.lit(int(stream))] if stream else [])
+    key = F.xxhash64(*salt, F.col("user"), F.col("item"))
     return _rank_split(data, n_test, [key, F.col("item")])
 
 

@@ -49,6 +49,35 @@ def test_spark_run_writes_the_in_process_outputs(spark, tmp_path) -> None:
     assert summary["engine"] == "spark" and set(summary["models"]) == {"als", "pop"}
 
 
+@pytest.mark.slow
+def test_a_re_ranked_sweep_is_chosen_on_validation_and_served_as_spark_ranked_it(spark, tmp_path) -> None:
+    """FA*IR per partition: a sweep chosen on validation, the twin comparison, and a bundle that re-ranks alike."""
+    config = ExperimentConfig.model_validate({
+        **_config().model_dump(mode="json", exclude={"models"}),
+        "models": [{"type": "als", "name": "als_fair", "params": {"factors": 8, "iterations": 4},
+                    "mitigation": {"kind": "fair_share", "strength": 0.5, "n_candidates": 20},
+                    "sweep": {"parameter": "strength", "values": [0.2, 0.9]}}],
+    })
+    result = run_experiment(config, out_dir=tmp_path / "run")
+    out = tmp_path / "run"
+    validation = json.loads((out / "validation.json").read_text())
+    assert len(validation) == 2  # both sweep values scored on validation, one refitted and tested
+    (chosen,) = result.models
+    assert chosen.name in validation and chosen.sweep_of == "als_fair"
+    metrics = json.loads((out / chosen.name / "metrics.json").read_text())
+    assert "twin.ndcg_at_5" in metrics and "mitigation.ndcg_at_5.relative_change" in metrics
+    assert any(k.startswith("gate.levelling_down.gender") for k in metrics)
+    report = json.loads((out / chosen.name / "fairness_report.json").read_text())
+    assert report["twin_comparison"]
+    bundle = load_bundle(out / chosen.name / "model")
+    assert type(bundle.reranker).__name__ == "FairShareReranker"
+    lists = spark.read.parquet(str(out / chosen.name / "recommendations.parquet")).toPandas()
+    for user_id, rows in list(lists.groupby("user_id"))[:15]:
+        user = int(np.flatnonzero(bundle.user_ids.astype(str) == str(user_id))[0])
+        ids, _ = bundle.recommend(np.array([user]), 5)
+        assert bundle.item_ids[ids[0]].astype(str).tolist() == rows.sort_values("rank")["item_id"].astype(str).tolist()
+
+
 def test_unsupported_model_is_refused_before_spark_starts(tmp_path) -> None:
     config = _config().model_copy(update={"models": ExperimentConfig.model_validate({
         "name": "x", "data": {"loader": "synthetic"},

@@ -7,6 +7,7 @@ starts a new worker and runs again (it succeeds). Slow: JVMs and a whole run.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -18,6 +19,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from mlflow import MlflowClient
+
+from training._promotion import verify_version
 
 
 
@@ -97,7 +101,9 @@ def _config(path: Path, master: str, n_interactions: int = 1500) -> Path:
     path.write_text(yaml.safe_dump({
         "name": "cluster-run",
         "data": {"loader": "synthetic", "n_users": 120, "n_items": 50, "n_interactions": n_interactions},
-        "models": [{"type": "als", "name": "als", "params": {"factors": 8, "iterations": 4}}],
+        "models": [{"type": "als", "name": "als", "params": {"factors": 8, "iterations": 4}},
+                   {"type": "popularity", "name": "pop"}],
+        "explain": {"n_users": 8, "shap_samples": 50, "lime_samples": 50},
         "evaluation": {"k": 5},
         "fairness": {"sensitive": ["gender"]},
         "engine": {"kind": "spark", "master": master, "lost_executor_timeout": 15,
@@ -116,12 +122,54 @@ def _run(config: Path, out: Path, tmp: Path) -> subprocess.Popen:
 
 
 def test_a_config_runs_against_a_standalone_cluster(cluster: _Cluster, tmp_path: Path) -> None:
+    """The run chooses on validation, registers and promotes; ``fairrec serve`` serves the Spark champion."""
     cluster.add_worker()
     proc = _run(_config(tmp_path / "c.yaml", cluster.url), tmp_path / "out", tmp_path)
     _, err = proc.communicate(timeout=1200)
     assert proc.returncode == 0, err[-3000:]
-    assert (tmp_path / "out" / "als" / "metrics.json").is_file()
     assert "Registered app" in (tmp_path / "master.log").read_text()
+    out = tmp_path / "out"
+    validation = json.loads((out / "validation.json").read_text())
+    assert set(validation) == {"als", "pop"}  # every candidate scored on validation
+    summary = json.loads((out / "summary.json").read_text())
+    passing = [n for n, m in summary["models"].items() if m["gate"]["passed"] and m["servable"]]
+    best = max(passing, key=lambda n: validation[n]["metrics"]["ndcg_at_5"])  # chosen on validation
+    assert summary["promotion"]["winner"] == best and "champion" in summary["promotion"]["aliases"]
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri, uri)
+    version = client.get_model_version_by_alias("cluster-run", "champion")
+    assert verify_version(client, "cluster-run", version.version).passed  # recomputed from the record
+    metrics = json.loads((out / "als" / "metrics.json").read_text())
+    assert "explain.fidelity" in metrics and (out / "als" / "explanations.parquet").is_file()
+    _serve_champion(uri, tmp_path, out / best / "recommendations.parquet")
+
+
+def _serve_champion(uri: str, tmp_path: Path, lists_path: Path) -> None:
+    """The champion served over HTTP: the evaluated lists, each item with its explanation."""
+    import httpx
+    import pandas as pd
+
+    from recsys.serving import ServeSettings, create_app
+    from tests.serving.helpers import CREDENTIALS, LiveServer, as_user
+
+    lists = pd.read_parquet(lists_path).sort_values(["user_id", "rank"])
+    settings = ServeSettings(model="models:/cluster-run@champion", tracking_uri=uri,
+                             consent_path=tmp_path / "consent.sqlite", audit_path=tmp_path / "audit.jsonl",
+                             **CREDENTIALS)
+    with LiveServer(create_app(settings)) as server:
+        for user in lists["user_id"].drop_duplicates().iloc[:10]:
+            r = httpx.get(f"{server.url}/users/{user}/recommendations", params={"k": 5, "explain": "true"},
+                          headers=as_user(str(user)), timeout=30)
+            assert r.status_code == 200, r.text
+            body = r.json()
+            expected = lists.loc[lists["user_id"] == user, "item_id"].astype(str).tolist()
+            assert [i["item_id"] for i in body["items"]] == expected
+            for item in body["items"]:
+                e = item["explanation"]
+                assert e["text"] and abs(e["explained_score"] - item["score"]) <= 1e-4 * max(1, abs(item["score"]))
+        other = httpx.get(f"{server.url}/users/{user}/recommendations", headers=as_user("someone-else"),
+                          timeout=30)
+        assert other.status_code in (401, 403, 404)  # another user's token is refused
 
 
 @pytest.mark.slow  # about 3 minutes: two runs and a worker's death; the cluster run above stays in `make test`
