@@ -41,7 +41,7 @@ from training._gate_checks import (
 )
 
 __all__ = [
-    "Check", "GateDecision", "GateRules", "ParityRule", "evaluate_gate", "format_decision",
+    "Check", "GateDecision", "GateRules", "ParityRule", "evaluate_gate", "experiment_rules", "format_decision",
     "rules_from_config",
 ]
 
@@ -181,6 +181,13 @@ def evaluate_gate(
 def _block(check: Any, strict: bool) -> Check:
     blocking = check.verdict == "fail" or (strict and check.verdict == "inconclusive")
     return Check(**{**check.__dict__, "blocking": blocking})
+
+
+def experiment_rules(config: Any) -> GateRules:
+    """:func:`rules_from_config` for an :class:`~training._schema.ExperimentConfig` (its gate and fairness)."""
+    fc = config.fairness
+    return rules_from_config(config.gate, sensitive=fc.sensitive, segments=fc.segments, k=config.evaluation.k,
+                             item_group=fc.item_group, protected_group=fc.protected_group)
 
 
 def rules_from_config(gate: Any, *, sensitive: Sequence[str], segments: Sequence[str] = (),

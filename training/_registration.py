@@ -18,7 +18,7 @@ from training._record import ModelResult
 from training._schema import ExperimentConfig
 from training._selection import Nearest, Validated, binding_checks
 
-__all__ = ["Promotion", "RunResult", "plan_promotion", "register_and_promote", "summary"]
+__all__ = ["Promotion", "RunResult", "open_registry", "plan_promotion", "register_and_promote", "summary"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,6 +46,14 @@ class RunResult:
     promotion: Promotion | None = None
     validation: tuple[Validated, ...] = ()
     warnings: tuple[str, ...] = ()  # degenerate metrics (training._degenerate), also in summary.json
+
+
+def open_registry(config: ExperimentConfig, tracker: Any) -> tuple[Registry | None, Champion | None]:
+    """The run's registered model and its current champion (none without tracking or registration)."""
+    if tracker is None or not config.gate.register_models:
+        return None, None
+    registry = Registry(tracker, config.gate.registered_model or config.name)
+    return registry, registry.champion()
 
 
 def plan_promotion(config: ExperimentConfig, registry: Registry | None, results: list[ModelResult],

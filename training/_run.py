@@ -47,15 +47,21 @@ from training._components import load_dataset, split_dataset, validation_split
 from training._config import config_params, config_to_dict
 from training._consent_report import consent_training_metrics
 from training._frontier import frontier_table, plot_frontier, target_metric
-from training._gate import evaluate_gate, rules_from_config
+from training._gate import evaluate_gate, experiment_rules
 from training._degenerate import data_warnings, metric_warnings
 from training._mlflow_extras import DESCRIPTION_TAG, log_dataset_inputs, split_dataset_inputs
 from training._outdir import StagedDir
 from training._phase import Phase
 from training._progress import Progress
-from training._promotion import Champion, Registry
 from training._record import ModelResult, Recorder, finite, write_json
-from training._registration import Promotion, RunResult, plan_promotion, register_and_promote, summary
+from training._registration import (
+    Promotion,
+    RunResult,
+    open_registry,
+    plan_promotion,
+    register_and_promote,
+    summary,
+)
 from training._schema import ExperimentConfig
 from training._selection import Validated, choose_candidates, nearest_passing, validation_rules
 from training._tracking import Tracker
@@ -186,17 +192,11 @@ def run_experiment(
             with progress.step(f"splitting ({config.split.method}) into train, validation and test"):
                 split = split_dataset(config.split, dataset, seed=config.seed)
                 inner = validation_split(config.split, split, seed=config.seed)
-            registry: Registry | None = None
-            champion: Champion | None = None
             if tracker is not None:
                 parent = tracker.start_run(config.name, tags={"fairrec.status": "running"})
-                if config.gate.register_models:
-                    registry = Registry(tracker, config.gate.registered_model or config.name)
-                    champion = registry.champion()
+            registry, champion = open_registry(config, tracker)
             fc = config.fairness
-            rules = rules_from_config(config.gate, sensitive=fc.sensitive, segments=fc.segments,
-                                      k=config.evaluation.k, item_group=fc.item_group,
-                                      protected_group=fc.protected_group)
+            rules = experiment_rules(config)
             candidates = expand_sweeps(list(config.models))
             val = Phase("validation", config, dataset, inner, validation_rules(rules), progress)
             stats = {

@@ -57,12 +57,11 @@ from training._candidate import expand_sweeps
 from training._checks import check_rank_by
 from training._components import load_dataset
 from training._config import config_params, config_to_dict
-from training._gate import evaluate_gate, rules_from_config
+from training._gate import evaluate_gate, experiment_rules
 from training._outdir import StagedDir
 from training._progress import Progress
-from training._promotion import Champion, Registry
 from training._record import finite, write_json
-from training._registration import RunResult, plan_promotion, register_and_promote, summary
+from training._registration import RunResult, open_registry, plan_promotion, register_and_promote, summary
 from training._schema import ExperimentConfig, TableData
 from training._selection import Validated, choose_candidates, nearest_passing, validation_rules
 from training._spark_guard import ExecutorWatch, guard
@@ -182,17 +181,11 @@ def run_on_spark(config: ExperimentConfig, *, out_dir: Path | None = None, track
                 inner = guard(master, "carving the validation hold-out", lambda: spark_validation_split(
                     config, split, n_train=n_train, n_test=n_test))
                 n_validation = guard(master, "counting", inner.test.frame.count)
-            registry: Registry | None = None
-            champion: Champion | None = None
             if tracker is not None:
                 parent = tracker.start_run(config.name, tags={"fairrec.status": "running", "fairrec.engine": "spark"})
-                if config.gate.register_models:
-                    registry = Registry(tracker, config.gate.registered_model or config.name)
-                    champion = registry.champion()
+            registry, champion = open_registry(config, tracker)
             fc = config.fairness
-            rules = rules_from_config(config.gate, sensitive=fc.sensitive, segments=fc.segments,
-                                      k=config.evaluation.k, item_group=fc.item_group,
-                                      protected_group=fc.protected_group)
+            rules = experiment_rules(config)
             labels = guard(master, "collecting the users' group labels", lambda: user_labels(
                 users_table, fc.sensitive if rules.parity else [], data.n_users))
             shared = {"users_table": users_table, "items": items, "labels": labels, "progress": progress,

@@ -335,7 +335,7 @@ def _cmd_gate(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     import json
 
     from training._config import load_config
-    from training._gate import evaluate_gate, format_decision, rules_from_config
+    from training._gate import evaluate_gate, experiment_rules, format_decision
     from training._promotion import Registry, _gate_reads, _single_values
     from training._tracking import Tracker, TrackingError
 
@@ -346,9 +346,7 @@ def _cmd_gate(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         raise TrackingError("gate: --version and --alias go with --model, not --run-id")
     uri = _tracking_uri(args.tracking_uri, cfg.tracking.uri, env)
     tracker = Tracker(uri, cfg.tracking.experiment or cfg.name)
-    fc = cfg.fairness
-    rules = rules_from_config(cfg.gate, sensitive=fc.sensitive, segments=fc.segments, k=cfg.evaluation.k,
-                              item_group=fc.item_group, protected_group=fc.protected_group)
+    rules = experiment_rules(cfg)
     registry = Registry(tracker, args.model or cfg.gate.registered_model or cfg.name)
     targets: list[tuple[str, str]] = []  # (title, run id)
     if args.run_id is not None:
@@ -405,14 +403,12 @@ def _cmd_promote(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 def _cmd_policy(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     """Record the config's resolved gate rules as the registered model's policy (needs edit rights on it)."""
     from training._config import load_config
-    from training._gate import rules_from_config
+    from training._gate import experiment_rules
     from training._promotion import Registry
     from training._tracking import Tracker
 
     cfg = load_config(args.config, args.overrides)
-    fc = cfg.fairness
-    rules = rules_from_config(cfg.gate, sensitive=fc.sensitive, segments=fc.segments, k=cfg.evaluation.k,
-                              item_group=fc.item_group, protected_group=fc.protected_group)
+    rules = experiment_rules(cfg)
     registry = Registry(Tracker(_tracking_uri(args.tracking_uri, cfg.tracking.uri, env), None),
                         args.model or cfg.gate.registered_model or cfg.name)
     before = registry.policy()
