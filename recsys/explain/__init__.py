@@ -33,13 +33,17 @@ from recsys.explain._features import (
     feature_deletion_score_fn,
     pair_features,
 )
-from recsys.explain._history import (
+from recsys.explain._factors import (
     BprRepresenterExplainer,
-    Explanation,
     FactorSimilarityExplainer,
+    ImplicitAlsExplainer,
+)
+from recsys.explain._history import (
+    Explanation,
     HistoryLimeExplainer,
     HistoryShapExplainer,
-    ImplicitAlsExplainer,
+)
+from recsys.explain._scorers import (
     LinearInHistory,
     ScoreFn,
     ScoresHistory,

@@ -42,7 +42,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
 from recsys.errors import NotFittedError
-from recsys.explain._history import Explanation, ScoreFn, _popularity_explanations
+from recsys.explain._history import Explanation, _popularity_explanations
+from recsys.explain._scorers import ScoreFn
 from recsys.mitigation import TwoStageRanker
 from recsys.models import check_fitted
 

@@ -43,16 +43,16 @@ How each model is explained (see :func:`history_scorer`):
   popularity ranking) get the same honest explanation from every explainer.
 """
 
+
 from __future__ import annotations
 
 import contextlib
 import numbers
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal
 
 import numpy as np
-import scipy.linalg
 import scipy.sparse as sp
 from joblib import Parallel, delayed, effective_n_jobs
 from sklearn import config_context
@@ -60,31 +60,10 @@ from sklearn.linear_model import Ridge
 from sklearn.metrics import pairwise_distances, r2_score
 
 from recsys._threads import one_blas_thread
-from recsys.explain._bpr import bpr_scorer
-from recsys.models import (
-    ALS,
-    BPR,
-    EASE,
-    ItemKNN,
-    Popularity,
-    Recommender,
-    check_fitted,
-    check_user_items,
-)
-from recsys.models._als_solve import Solver, normal_equations, resolve_user_factors
+from recsys.explain._scorers import LinearInHistory, ScoresHistory, _masked_histories, history_scorer
+from recsys.models import EASE, Popularity, Recommender, check_fitted, check_user_items  # EASE: the doctests
 
-__all__ = [
-    "Explanation",
-    "FactorSimilarityExplainer",
-    "HistoryLimeExplainer",
-    "HistoryShapExplainer",
-    "ImplicitAlsExplainer",
-    "LinearInHistory",
-    "ScoreFn",
-    "ScoresHistory",
-    "deletion_score_fn",
-    "history_scorer",
-]
+__all__ = ["Explanation", "HistoryLimeExplainer", "HistoryShapExplainer"]
 
 Method = Literal["shap", "lime", "als_explain", "representer", "popularity", "similarity"]
 
@@ -153,146 +132,6 @@ class Explanation:
         return tuple(self.features[j] for j in order if self.weights[j] > 0)
 
 
-# ----------------------------------------------------------------- protocols
-@runtime_checkable
-class ScoresHistory(Protocol):
-    """Scores items for arbitrary histories (the value function of history explanations).
-
-    ``score_history(history, items)`` takes a CSR matrix ``[n_rows, n_items]`` of
-    interaction values (one history per row) and returns float64 scores
-    ``[n_rows, len(items)]``. A model may implement it itself; otherwise
-    :func:`history_scorer` builds one for the models fairrec knows.
-    """
-
-    def score_history(self, history: sp.csr_matrix, items: np.ndarray) -> np.ndarray: ...
-
-
-@runtime_checkable
-class LinearInHistory(ScoresHistory, Protocol):
-    """A scorer linear in the history: ``score = sum_j contributions[j]``, exactly.
-
-    ``contributions(history, items)`` takes one history row and returns
-    ``[nnz, len(items)]``, row ``j`` the part of the score owed to the ``j``-th
-    stored history item (sorted by item index). These are the exact Shapley
-    values of the history game (base value 0).
-    """
-
-    def contributions(self, history: sp.csr_matrix, items: np.ndarray) -> np.ndarray: ...
-
-
-class _LinearScorer:
-    """``score = values(history) @ W``, ``W`` item x item (EASE's ``B_``, item-kNN similarity)."""
-
-    def __init__(self, weights: np.ndarray | sp.csr_matrix, *, binary: bool) -> None:
-        self.weights = weights
-        self.binary = binary
-
-    def _values(self, history: sp.csr_matrix) -> sp.csr_matrix:
-        h = sp.csr_matrix(history, dtype=np.float64, copy=True)
-        if self.binary:
-            h.data[:] = 1.0
-        return h
-
-    def _columns(self, items: np.ndarray) -> np.ndarray | sp.csr_matrix:
-        return self.weights[:, items]
-
-    def score_history(self, history: sp.csr_matrix, items: np.ndarray) -> np.ndarray:
-        out = self._values(history) @ self._columns(items).astype(np.float64)
-        return out.toarray() if sp.issparse(out) else np.asarray(out)
-
-    def contributions(self, history: sp.csr_matrix, items: np.ndarray) -> np.ndarray:
-        h = self._values(history)
-        h.sort_indices()
-        rows = self.weights[h.indices][:, items]
-        rows = rows.toarray() if sp.issparse(rows) else rows
-        return h.data[:, None] * rows.astype(np.float64)
-
-
-class _AlsScorer:
-    """ALS with the user factor re-solved from the history, as the training library does.
-
-    ``solver="implicit"``: implicit (``recalculate_user``, ``explain``) takes the
-    confidences ``C = alpha * r`` (``r`` the stored values) and solves
-    ``(YᵀY + reg·I + Yᵀ(C_u − I)Y) x_u = Yᵀ C_u p_u`` for the history items
-    (``p = 1`` on them); absent items have confidence 1 and preference 0.
-    ``solver="mllib"``: MLlib's implicit ALS, confidence ``1 + alpha·|r|`` and
-    regularisation ``reg·n_u`` (see :mod:`recsys.models._als_solve`). The empty
-    history gives ``x_u = 0``. Written with numpy because implicit solves one
-    history per call (and MLlib none outside a fit) and the explainers need
-    thousands of masked histories, batched here.
-    """
-
-    def __init__(
-        self,
-        item_factors: np.ndarray,
-        *,
-        regularization: float,
-        alpha: float,
-        solver: Solver = "implicit",
-    ) -> None:
-        self.item_factors = np.asarray(item_factors, dtype=np.float64)
-        self.regularization = float(regularization)
-        self.alpha = float(alpha)
-        self.solver = solver
-        self.gram = self.item_factors.T @ self.item_factors
-
-    def user_factors(self, history: sp.csr_matrix) -> np.ndarray:
-        return resolve_user_factors(
-            self.item_factors, history, solver=self.solver, regularization=self.regularization,
-            alpha=self.alpha, gram=self.gram,
-        )
-
-    def score_history(self, history: sp.csr_matrix, items: np.ndarray) -> np.ndarray:
-        return self.user_factors(history) @ self.item_factors[items].T
-
-
-def history_scorer(model: Recommender) -> ScoresHistory:
-    """A :class:`ScoresHistory` for a fitted model.
-
-    The model itself if it implements the protocol; otherwise EASE and item-kNN
-    (exactly linear: :class:`LinearInHistory`), ALS (user factor re-solved with
-    the equations of ``model.solver``, implicit's or MLlib's) and
-    BPR (user factor folded in from BPR's objective, see
-    :mod:`recsys.explain._bpr`; the empty history scores the item bias).
-
-    Raises
-    ------
-    TypeError
-        For Popularity (the score does not depend on the history) and unknown
-        models.
-    ValueError
-        For a BPR fitted with ``regularization=0`` (its fold-in has no maximiser).
-
-    Examples
-    --------
-    >>> X = sp.csr_matrix([[1, 1, 0], [0, 1, 1], [1, 1, 1]])
-    >>> scorer = history_scorer(EASE(l2=1.0).fit(X))
-    >>> isinstance(scorer, LinearInHistory)
-    True
-    >>> scorer.score_history(sp.csr_matrix([[0, 0, 0]]), np.array([2])).tolist()
-    [[0.0]]
-    """
-    if isinstance(model, ScoresHistory):
-        return model
-    check_fitted(model)
-    if isinstance(model, EASE):
-        return _LinearScorer(model.B_, binary=model.binary)
-    if isinstance(model, ItemKNN):
-        return _LinearScorer(model.similarity_, binary=False)
-    if isinstance(model, ALS):
-        return _AlsScorer(
-            model.item_factors_, regularization=model.regularization, alpha=model.alpha,
-            solver=getattr(model, "solver", "implicit"),
-        )
-    if isinstance(model, BPR):
-        return bpr_scorer(model)
-    raise TypeError(
-        "model: expected EASE, ItemKNN, ALS, BPR or a model implementing ScoresHistory, got "
-        f"{type(model).__name__} (feature-based models such as TwoStageRanker are explained "
-        "by FeatureShapExplainer and FeatureLimeExplainer)"
-    )
-
-
 # ------------------------------------------------------------------- helpers
 def _check_items(items: object, n_items: int) -> np.ndarray:
     arr = np.asarray(items)
@@ -341,15 +180,6 @@ def _check_n_samples(value: object, *, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         expected = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
         raise ValueError(f"n_samples: expected {expected}, got {value!r}")
-
-
-def _masked_histories(row: sp.csr_matrix, masks: np.ndarray) -> sp.csr_matrix:
-    """One history per mask row: the user's row restricted to the masked-in items."""
-    masks = np.asarray(masks) > 0.5
-    r, j = np.nonzero(masks)
-    return sp.csr_matrix(
-        (row.data[j], (r, row.indices[j])), shape=(masks.shape[0], row.shape[1])
-    )
 
 
 def _popularity_explanations(
@@ -747,236 +577,3 @@ def _lime_masks(rng: np.random.Generator, n_players: int, n_samples: int) -> np.
     masks = np.ones((n_samples, n_players))
     masks[1:] = ranks >= n_drop[:, None]
     return masks
-
-
-class ImplicitAlsExplainer(_HistoryExplainer):
-    """implicit's own ALS explanation (method ``"als_explain"``).
-
-    implicit's ``AlternatingLeastSquares.explain`` re-solves the user factor from
-    the history (Hu, Koren & Volinsky 2008, section 5) and splits the re-solved
-    score into one term per history item, ``c_j · y_iᵀ W_u y_j``: an exact
-    additive decomposition (base value 0), but not Shapley values (each term
-    uses ``W_u`` of the *whole* history).
-
-    implicit's ``explain`` can only use implicit's equations. For a model whose
-    factors MLlib trained (``model.solver == "mllib"``) the same split is taken
-    of MLlib's system instead: ``W_u = A_u⁻¹`` of
-    :func:`recsys.models._als_solve.normal_equations` and ``c_j = 1 + alpha·r_j``
-    on the items with ``r_j > 0`` (MLlib's right-hand side is ``Σ c_j y_j``), so
-    the terms still add up to the re-solved score, which for a training
-    history is the served one. ``extra["algorithm"]`` is ``"implicit"`` or
-    ``"mllib"``.
-
-    Examples
-    --------
-    >>> X = sp.csr_matrix([[1, 1, 0], [1, 1, 1], [0, 1, 1]])
-    >>> model = ALS(factors=2, iterations=3, num_threads=1).fit(X)
-    >>> (e,) = ImplicitAlsExplainer(model).explain(0, [2])
-    >>> e.method, e.features, bool(np.isclose(e.weights.sum(), e.score))
-    ('als_explain', (0, 1), True)
-    """
-
-    def __init__(self, model: Recommender) -> None:
-        self.model = model
-
-    def _explain_history(
-        self, user: int, row: sp.csr_matrix, items: np.ndarray, *, served: bool
-    ) -> list[Explanation]:
-        inner = getattr(self.model, "_inner_", None)
-        if not isinstance(self.model, ALS) or not callable(getattr(inner, "explain", None)):
-            raise TypeError(
-                "model: expected a fitted fairrec ALS (its implicit model provides explain()), "
-                f"got {type(self.model).__name__}"
-            )
-        solver = getattr(self.model, "solver", "implicit")
-        if solver == "mllib":
-            Y, factor, confidence = self._mllib_system(row)
-        else:
-            single = sp.csr_matrix(row, dtype=np.float32)
-            # implicit builds and factorises the user's system (Cholesky of W_u^-1); its
-            # split, c_j · y_iᵀ W_u y_j, then loops over the history in Python once per
-            # item (20-40 ms for a 477-item history). The same split with implicit's
-            # factor, as one product for all items (equal to implicit's; tested):
-            _, _, factor = inner.explain(0, single, int(items[0]), N=1)
-            Y = np.asarray(inner.item_factors, dtype=np.float64)
-            confidence = np.maximum(single.data.astype(np.float64) * float(inner.alpha), 0.0)
-        if factor is None:  # MLlib, no positive value: b = 0, so x_u = 0 and every term is 0
-            weights = np.zeros((row.nnz, items.size))
-        else:
-            weighted = scipy.linalg.cho_solve(factor, Y[items].T)  # [f, T]: W_u y_i
-            weights = (Y[row.indices] * confidence[:, None]) @ weighted
-        totals = weights.sum(axis=0)
-        return self._history_explanations(
-            user, items, method="als_explain", features=row.indices, weights=weights,
-            base=np.zeros(items.size), scores=totals,
-            extra={"exact": True, "algorithm": solver}, served=served,
-        )
-
-    def _mllib_system(
-        self, row: sp.csr_matrix
-    ) -> tuple[np.ndarray, tuple[np.ndarray, bool] | None, np.ndarray]:
-        """Item factors, Cholesky factor of MLlib's ``A_u`` (None if ``b = 0``), ``c_j``."""
-        model = self.model
-        # YᵀY in float64, computed once per fitted state (a served request should not repeat it)
-        cached = getattr(self, "_gram", None)
-        if cached is None or cached[0] is not model.item_factors_:
-            Y = np.asarray(model.item_factors_, dtype=np.float64)
-            self._gram = cached = (model.item_factors_, Y, Y.T @ Y)
-        _, Y, gram = cached
-        values = row.data.astype(np.float64)
-        positive = values > 0
-        confidence = np.where(positive, 1.0 + float(model.alpha) * np.abs(values), 0.0)
-        if not positive.any():
-            return Y, None, confidence
-        A, _ = normal_equations(
-            gram, Y[row.indices], values[None, :], solver="mllib",
-            regularization=float(model.regularization), alpha=float(model.alpha),
-        )
-        return Y, scipy.linalg.cho_factor(A[0]), confidence
-
-
-class BprRepresenterExplainer(_HistoryExplainer):
-    """BPR's fold-in score split over the history items (method ``"representer"``).
-
-    The fast, faithful explanation of :class:`~recsys.models.BPR`: the user
-    factor is folded in from the history once (see :mod:`recsys.explain._bpr`)
-    and, by the optimality condition of BPR's objective, is a sum of one term
-    per history item; each item's weight is its term's share of the score,
-    ``weight_i = term_i · v_t`` (see ``_BprScorer.representer``). The weights
-    sum to ``score − base_value`` (``base_value`` the item bias, ``score`` the
-    fold-in score, as for :class:`HistoryShapExplainer` on BPR). Like implicit's
-    ALS ``explain`` this is an exact additive decomposition, not Shapley values:
-    every term is taken at the optimum of the whole history.
-
-    Parameters
-    ----------
-    model : fitted BPR
-    n_negatives : int, default 256
-    random_state : int or None, default 0
-        The negative sample of the fold-in, as the other BPR explainers draw it.
-
-    Examples
-    --------
-    >>> X = sp.csr_matrix(np.kron(np.eye(2), np.ones((3, 3))))
-    >>> model = BPR(factors=2, iterations=50, num_threads=1).fit(X)
-    >>> (e,) = BprRepresenterExplainer(model).explain(0, [3])
-    >>> e.method, e.features, bool(np.isclose(e.weights.sum(), e.score - e.base_value))
-    ('representer', (0, 1, 2), True)
-    """
-
-    def __init__(
-        self, model: Recommender, *, n_negatives: int = 256, random_state: int | None = 0
-    ) -> None:
-        self.model = model
-        self.n_negatives = n_negatives
-        self.random_state = random_state
-
-    def _scorer(self) -> Any:
-        """The model's fold-in scorer, built once per fitted state and setting.
-
-        Building it draws the negatives and their outer products (about a
-        millisecond), which a served request should not repeat.
-        """
-        key = (self.model.item_factors_, self.n_negatives, self.random_state)
-        cached = getattr(self, "_cached", None)
-        if cached is None or cached[0][0] is not key[0] or cached[0][1:] != key[1:]:
-            scorer = bpr_scorer(
-                self.model, n_negatives=self.n_negatives, random_state=self.random_state
-            )
-            self._cached = (key, scorer)
-        return self._cached[1]
-
-    def _explain_history(
-        self, user: int, row: sp.csr_matrix, items: np.ndarray, *, served: bool
-    ) -> list[Explanation]:
-        if not isinstance(self.model, BPR):
-            raise TypeError(f"model: expected a fitted BPR, got {type(self.model).__name__}")
-        scorer = self._scorer()
-        features, weights, scores = scorer.representer(row, items)
-        return self._history_explanations(
-            user, items, method="representer", features=features, weights=weights,
-            base=scorer.bias[items], scores=scores,
-            extra={"exact": True, "algorithm": "representer"}, served=served,
-        )
-
-
-class FactorSimilarityExplainer(_HistoryExplainer):
-    """A labelled proxy for factor models: cosine of item factors (not an attribution).
-
-    Weight ``j`` is the cosine similarity between the factors of history item
-    ``j`` and of the recommended item (BPR's bias column left out). It says
-    which past items the recommendation *resembles*, not what caused its score:
-    ``extra["faithful"]`` is False and the weights do not sum to the score.
-    (:class:`HistoryShapExplainer` and :class:`HistoryLimeExplainer` explain ALS
-    and BPR faithfully, through a re-solved or folded-in user factor.)
-
-    Examples
-    --------
-    >>> X = sp.csr_matrix([[1, 1, 0], [1, 1, 1], [0, 1, 1]])
-    >>> model = BPR(factors=2, iterations=3, num_threads=1).fit(X)
-    >>> (e,) = FactorSimilarityExplainer(model).explain(0, [2])
-    >>> e.method, e.extra["faithful"], bool(np.all(np.abs(e.weights) <= 1 + 1e-9))
-    ('similarity', False, True)
-    """
-
-    def __init__(self, model: Recommender) -> None:
-        self.model = model
-
-    def _explain_history(
-        self, user: int, row: sp.csr_matrix, items: np.ndarray, *, served: bool
-    ) -> list[Explanation]:
-        if not isinstance(self.model, (ALS, BPR)):
-            raise TypeError(
-                "model: expected a fitted ALS or BPR (item factors), got "
-                f"{type(self.model).__name__}"
-            )
-        Y = np.asarray(self.model.item_factors_, dtype=np.float64)
-        if isinstance(self.model, BPR):
-            Y = Y[:, :-1]  # the last column is the item bias
-        norms = np.linalg.norm(Y, axis=1)
-        norms[norms == 0] = 1.0
-        unit = Y / norms[:, None]
-        similarity = unit[row.indices] @ unit[items].T
-        model_scores = self._served_scores(user, items) if served else np.full(items.size, np.nan)
-        return [
-            Explanation(
-                user=user,
-                item=item,
-                method="similarity",
-                features=row.indices,
-                weights=similarity[:, k],
-                base_value=0.0,
-                score=float(model_scores[k]),
-                extra={"space": "history", "exact": False, "faithful": False},
-            )
-            for k, item in enumerate(items)
-        ]
-
-
-ScoreFn = Callable[[int, int, Sequence[np.ndarray]], np.ndarray]
-
-
-def deletion_score_fn(model: Recommender) -> ScoreFn:
-    """A ``score_fn(user, item, removed_sets) -> scores`` for deletion fidelity.
-
-    Scores ``item`` for the user's training history with each set of history
-    items removed (one score per set), through :func:`history_scorer`.
-
-    Examples
-    --------
-    >>> X = sp.csr_matrix([[1, 1, 0], [0, 1, 1], [1, 1, 1]])
-    >>> fn = deletion_score_fn(ItemKNN(k_neighbours=3).fit(X))
-    >>> fn(0, 2, [np.array([], dtype=int), np.array([0, 1])]).round(3).tolist()
-    [1.316, 0.0]
-    """
-    scorer = history_scorer(model)
-
-    def score_fn(user: int, item: int, removed_sets: Sequence[np.ndarray]) -> np.ndarray:
-        row = sp.csr_matrix(model.user_items_[int(user)], dtype=np.float64)
-        masks = np.ones((len(removed_sets), row.nnz))
-        for r, removed in enumerate(removed_sets):
-            masks[r, np.isin(row.indices, np.asarray(removed, dtype=np.int64))] = 0
-        hist = _masked_histories(row, masks)
-        return scorer.score_history(hist, np.array([int(item)]))[:, 0]
-
-    return score_fn

@@ -75,7 +75,8 @@ def test_every_items_surrogate_is_the_one_limebase_fits():
     from sklearn.metrics import pairwise_distances
 
     from recsys.explain import history_scorer
-    from recsys.explain._history import _lime_kernel, _lime_masks, _masked_histories
+    from recsys.explain._history import _lime_kernel, _lime_masks
+    from recsys.explain._scorers import _masked_histories
 
     rng = np.random.default_rng(2)
     X = sp.csr_matrix((rng.random((40, 20)) < 0.35).astype(np.float32))
