@@ -147,6 +147,7 @@ def test_a_config_runs_against_a_standalone_cluster(cluster: _Cluster, tmp_path:
 def _serve_champion(uri: str, tmp_path: Path, lists_path: Path) -> None:
     """The champion served over HTTP: the evaluated lists, each item with its explanation."""
     import httpx
+    import numpy as np
     import pandas as pd
 
     from recsys.serving import ServeSettings, create_app
@@ -156,17 +157,23 @@ def _serve_champion(uri: str, tmp_path: Path, lists_path: Path) -> None:
     settings = ServeSettings(model="models:/cluster-run@champion", tracking_uri=uri,
                              consent_path=tmp_path / "consent.sqlite", audit_path=tmp_path / "audit.jsonl",
                              **CREDENTIALS)
+    same = total = 0
     with LiveServer(create_app(settings)) as server:
         for user in lists["user_id"].drop_duplicates().iloc[:10]:
             r = httpx.get(f"{server.url}/users/{user}/recommendations", params={"k": 5, "explain": "true"},
                           headers=as_user(str(user)), timeout=30)
             assert r.status_code == 200, r.text
             body = r.json()
-            expected = lists.loc[lists["user_id"] == user, "item_id"].astype(str).tolist()
-            assert [i["item_id"] for i in body["items"]] == expected
+            expected = lists.loc[lists["user_id"] == user]
+            # rank by rank the same scores (Spark's float32 BLAS vs numpy's may swap near-ties)
+            np.testing.assert_allclose([i["score"] for i in body["items"]], expected["score"], rtol=1e-4, atol=1e-5)
+            served = [i["item_id"] for i in body["items"]]
+            same += sum(a == str(b) for a, b in zip(served, expected["item_id"], strict=True))
+            total += len(served)
             for item in body["items"]:
                 e = item["explanation"]
                 assert e["text"] and abs(e["explained_score"] - item["score"]) <= 1e-4 * max(1, abs(item["score"]))
+        assert same >= 0.9 * total  # the evaluated lists, but for near-tie swaps
         other = httpx.get(f"{server.url}/users/{user}/recommendations", headers=as_user("someone-else"),
                           timeout=30)
         assert other.status_code in (401, 403, 404)  # another user's token is refused
