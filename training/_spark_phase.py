@@ -130,6 +130,7 @@ class SparkPhase:
         self.needs_vectors = bool(rules.parity) or rules.provider_exposure is not None
         self._baseline: Any = None
         self._protected: np.ndarray | None = None
+        self._user_indices: np.ndarray | None = None
         self.twins: dict[tuple[str, str, str], Any] = {}  # the unmitigated twin's evaluation, by twin_key
 
     def protected_items(self) -> np.ndarray:
@@ -148,6 +149,13 @@ class SparkPhase:
                 groups = self.items[fc.item_group].astype("string").fillna("unknown").to_numpy(dtype=object)
             self._protected = groups == fc.protected_group
         return self._protected
+
+    def user_indices(self) -> np.ndarray:
+        """This phase's users, ascending (O(users) integers on the driver; collected once)."""
+        if self._user_indices is None:
+            self._user_indices = guard(self.master, f"collecting the {self.name} users", lambda: np.sort(
+                self.test_users.toPandas()["user"].to_numpy(dtype=np.int64)))
+        return self._user_indices
 
     def tag(self, name: str) -> str:
         return f"[{name}]" if self.name == "test" else f"[{name} | validation]"
@@ -176,7 +184,7 @@ class SparkPhase:
         return self._baseline.per_user
 
     def _recommend(self, spec: Any) -> tuple[Any, Any, Any, Any]:
-        """The fitted model, the lists, the first stage's own top-k (re-ranked specs) and the re-ranker.
+        """The fitted model, the lists, the cached first-stage candidates (re-ranked specs) and the re-ranker.
 
         Users without training entries get the popularity list. A post-processing
         step re-ranks each user's ``n_candidates`` first-stage list per partition
@@ -216,9 +224,8 @@ class SparkPhase:
             step, interactions=train.frame.select("user", "item", "value"), items=self.items,
             users=self.users_table,
             protected_items=self.protected_items() if step["kind"] == "fair_share" else None)
-        candidates = candidates.cache()
-        first = candidates.filter(F.col("rank") <= self.k)
-        return model, fitted.rerank(candidates, self.k).cache(), first, fitted.reranker
+        candidates = candidates.cache()  # re-ranked, and their top-k is the twin: computed once
+        return model, fitted.rerank(candidates, self.k).cache(), candidates, fitted.reranker
 
     def score(self, cand: Candidate) -> SparkScored:
         """Fit, rank, evaluate and gather the gate's evidence, in Spark."""
@@ -226,7 +233,7 @@ class SparkPhase:
         t0 = time.perf_counter()
         label = " + ".join([spec.type] + [step.kind for step in spec.steps])
         with self.progress.step(f"{self.tag(cand.name)} fitting {label} and ranking top-{self.k} on Spark"):
-            model, lists, first, reranker = guard(master, f"fitting {cand.name}", lambda: self._recommend(spec))
+            model, lists, candidates, reranker = guard(master, f"fitting {cand.name}", lambda: self._recommend(spec))
             guard(master, f"ranking for {cand.name}", lists.count)
         t1 = time.perf_counter()
         with self.progress.step(f"{self.tag(cand.name)} evaluating on Spark"):
@@ -239,10 +246,11 @@ class SparkPhase:
         metrics = {**evaluated.metrics, "fit_recommend_seconds": t1 - t0, "evaluate_seconds": t2 - t1}
         report = evaluated.fairness.to_json()
         twin = None
-        if first is None:
+        if candidates is None:
             self.twins.setdefault(twin_key(spec), evaluated)
         else:
-            twin = self._twin(cand, first)
+            twin = self._twin(cand, candidates.filter(f"rank <= {int(self.k)}"))
+            candidates.unpersist()
             comparison, changes = compare_with_twin(mitigated=evaluated.metrics, twin=twin.metrics,
                                                     mitigated_report=evaluated.fairness, twin_report=twin.fairness)
             metrics.update(comparison)

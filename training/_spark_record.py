@@ -129,12 +129,12 @@ class SparkRecorder(Recorder):
 def _sampled_lists(phase: SparkPhase, lists: Any, n: int, seed: int, k: int) -> tuple[np.ndarray, np.ndarray]:
     """A seeded sample of ``n`` test users (ascending) and their top-``k`` lists, ``-1``-padded.
 
-    The test users' indices are collected (O(users) integers, as the gate's
-    vectors are); only the sample's lists are.
+    The test users' indices are collected once per phase (O(users) integers, as
+    the gate's vectors are); only the sample's lists are.
     """
     from pyspark.sql import functions as F
 
-    everyone = np.sort(phase.test_users.toPandas()["user"].to_numpy(dtype=np.int64))
+    everyone = phase.user_indices()
     rng = np.random.default_rng(seed)
     users = np.sort(everyone[rng.choice(everyone.size, size=min(n, everyone.size), replace=False)])
     rows = (lists.filter(F.col("user").isin([int(u) for u in users])).select("user", "item", "rank")
