@@ -6,7 +6,8 @@ three. On the same train/test split (written to Parquet, which Spark reads):
 
 * fit: fairrec ``ALS`` (implicit) vs ``SparkALS`` (MLlib ALS, implicitPrefs);
 * top-k for every test user without training items: ``ALS.recommend`` vs
-  ``SparkALS.recommend`` (``recommendForUserSubset`` + exclusion);
+  ``SparkALS.recommend`` (the broadcast item factors times each partition's
+  user factors, training items masked);
 * evaluation: ``evaluate_rankings`` + ``fairness_metrics`` vs ``spark_evaluate``
   (relevance and fairness, the same names);
 * peak driver memory: this process's peak RSS for the in-process engine; for
@@ -184,6 +185,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--spark-regs", type=float, nargs="+", default=[0.01, 0.05, 0.1])
     p.add_argument("--spark-alpha", type=float, default=1.0)
     p.add_argument("--skip-scale", action="store_true", help="only the ML-100K quality check")
+    p.add_argument("--out", type=Path, default=None, help="also write the final JSON here")
     args = p.parse_args(argv)
 
     from recsys.data import generate_synthetic, random_holdout
@@ -223,6 +225,8 @@ def main(argv: list[str] | None = None) -> None:
             result["ml100k"]["best_spark_over_implicit"] = best / result["ml100k"]["implicit_als_ndcg_at_10"]
     spark.stop()
     print(json.dumps(result, indent=2))
+    if args.out is not None:
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -5,8 +5,9 @@ and scales each stage by the work it does, at the measured rate per task slot:
 
 * fit: interaction-iterations (MLlib ALS is linear in interactions per iteration;
   the per-user solves grow with users, see ``--users`` below);
-* top-k: user-item pairs scored (``recommendForUserSubset`` scores every item
-  for every user: users x items);
+* top-k: user-item pairs scored (``SparkALS.recommend`` scores every user
+  against every item, the broadcast item factors, one matrix product per
+  block of users: users x items);
 * evaluation: list entries and training rows (the larger of the two estimates).
 
 Prints slot-hours per stage, the wall time on ``--executors`` x ``--cores``

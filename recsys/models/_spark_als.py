@@ -3,9 +3,9 @@
 Both fit on :class:`recsys.data._spark.SparkInteractions` and recommend for a
 DataFrame of users, returning ``user, rank, item, score`` (rank from 1) with
 each user's training items excluded. MLlib's ``recommendForUserSubset`` does
-not exclude them, so :class:`SparkALS` asks it for ``k`` plus the user's
-history length candidates (users in two tiers, so one long history does not
-widen every user's list) and drops the seen ones before ranking.
+not exclude them, so :meth:`SparkALS.recommend` scores each partition's users
+against the broadcast item factors itself and masks their training items
+before taking the top ``k``.
 
 Parameters shared with fairrec's in-process ``als`` keep their names where
 they mean the same thing: ``factors`` (MLlib ``rank``), ``iterations``
@@ -29,24 +29,25 @@ from __future__ import annotations
 
 import numbers
 import warnings
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
 
 from recsys.errors import NotFittedError
+from recsys.models._base import top_k
 from recsys.models._als_solve import resolve_user_factors
 from recsys.models._implicit import ALS
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     from pyspark.sql import DataFrame
 
     from recsys.data._spark import SparkInteractions
 
 __all__ = ["SparkALS", "SparkPopularity", "als_serving_model"]
 
-#: Share of users whose history fits the first tier of candidates (see ``_candidates``).
-_TIER_QUANTILE = 0.9
 #: Users whose MLlib factor :func:`als_serving_model` re-solves as a check, and the
 #: relative gap above which it warns (float32 factors agree to about 1e-6).
 _CHECK_USERS = 64
@@ -70,6 +71,29 @@ def _rank_top(scored: DataFrame, k: int) -> DataFrame:
             .select("user", "rank", "item", F.col("score").cast("float").alias("score")))
 
 
+def _top_k_block(block: pa.RecordBatch, item_factors: np.ndarray, known: np.ndarray, factors: int,
+                 k: int) -> pa.RecordBatch:
+    """One block of ``user, _f, _seen`` rows: scores against every item, seen and unknown items
+    masked, the best ``k`` as ``user, rank, item, score`` rows."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    users = block.column("user").to_numpy(zero_copy_only=False).astype(np.int32)
+    U = block.column("_f").flatten().to_numpy(zero_copy_only=False).astype(np.float32)
+    scores = U.reshape(len(users), factors) @ item_factors.T
+    scores[:, ~known] = -np.inf
+    seen = block.column("_seen")
+    lengths = pc.fill_null(pc.list_value_length(seen), 0).to_numpy(zero_copy_only=False).astype(np.int64)
+    scores[np.repeat(np.arange(len(users)), lengths),
+           seen.flatten().to_numpy(zero_copy_only=False).astype(np.int64)] = -np.inf
+    ids, top = top_k(scores, k)
+    kept = ids >= 0
+    rows, cols = np.nonzero(kept)
+    return pa.RecordBatch.from_pydict({"user": users[rows], "rank": (cols + 1).astype(np.int32),
+                                       "item": ids[kept].astype(np.int32),
+                                       "score": top[kept].astype(np.float32)})
+
+
 def _seen_counts(train: DataFrame, users: DataFrame) -> DataFrame:
     from pyspark.sql import functions as F
 
@@ -89,12 +113,10 @@ class SparkALS:
         MLlib's confidence scale.
     iterations : int, default 15
     random_state : int or None, default 0
-    block_size : int, default 4096
-        MLlib's ``blockSize`` for the top-k product.
     num_blocks : int or None, default None
         MLlib's ``numUserBlocks`` and ``numItemBlocks``; None: the cluster's
         default parallelism (MLlib's own default, 10, makes 100 tasks per
-        top-k product even on tiny data).
+        iteration even on tiny data).
 
     Attributes
     ----------
@@ -104,14 +126,13 @@ class SparkALS:
     """
 
     def __init__(self, *, factors: int = 64, regularization: float = 0.05, alpha: float = 1.0,
-                 iterations: int = 15, random_state: int | None = 0, block_size: int = 4096,
+                 iterations: int = 15, random_state: int | None = 0,
                  num_blocks: int | None = None) -> None:
         self.factors = factors
         self.regularization = regularization
         self.alpha = alpha
         self.iterations = iterations
         self.random_state = random_state
-        self.block_size = block_size
         self.num_blocks = num_blocks
 
     def fit(self, train: SparkInteractions) -> SparkALS:
@@ -122,7 +143,6 @@ class SparkALS:
         _check("regularization", self.regularization, numbers.Real, 0)
         _check("alpha", self.alpha, numbers.Real, 0)
         _check("iterations", self.iterations, numbers.Integral, 1)
-        _check("block_size", self.block_size, numbers.Integral, 1)
         blocks = self.num_blocks
         if blocks is None:
             blocks = max(1, train.frame.sparkSession.sparkContext.defaultParallelism)
@@ -131,7 +151,7 @@ class SparkALS:
                        regParam=float(self.regularization), alpha=float(self.alpha),
                        implicitPrefs=True, userCol="user", itemCol="item", ratingCol="value",
                        seed=0 if self.random_state is None else int(self.random_state),
-                       coldStartStrategy="drop", blockSize=int(self.block_size),
+                       coldStartStrategy="drop",
                        numUserBlocks=int(blocks), numItemBlocks=int(blocks))
         self.model_ = als.fit(train.frame.select("user", "item", "value"))
         self.train_ = train.frame.select("user", "item")
@@ -146,35 +166,62 @@ class SparkALS:
         """Top-``k`` unseen items for each row of ``users`` (column ``user``).
 
         Users without factors (no training entries) get no rows: the caller
-        falls back to :class:`SparkPopularity` for them, as in-process.
+        falls back to :class:`SparkPopularity` for them, as in-process. Items
+        without factors (no training entries) are never recommended, as in
+        MLlib's ``recommendForUserSubset``. Lazy up to a local checkpoint of
+        the lists (one Spark job).
+
+        Written by hand because MLlib's ``recommendForUserSubset`` cannot exclude
+        the training items (asking it for ``k`` plus the longest history and
+        dropping seen items afterwards was 100x slower than the product itself,
+        see ``benchmarks/spark_scale.py``): the item factors (``n_items x
+        factors`` float32, 256 MB per million items at 64 factors) are broadcast,
+        and each partition of users (their factors and training items joined as
+        columns, nothing collected) scores blocks of users against every item
+        with one matrix product and keeps the best ``k`` unseen ones with fairrec's
+        :func:`~recsys.models._base.top_k` (ties: lower item first).
         """
         from pyspark.sql import functions as F
+        from pyspark.sql import types as T
 
         self._check_fitted()
         _check("k", k, numbers.Integral, 1)
-        seen = _seen_counts(self.train_, users).cache()
-        limit = seen.approxQuantile("n_seen", [_TIER_QUANTILE], 0.01)[0] if seen.head(1) else 0
-        parts = []
-        for tier in (F.col("n_seen") <= F.lit(limit), F.col("n_seen") > F.lit(limit)):
-            chosen = seen.filter(tier)
-            widest = chosen.agg(F.max("n_seen")).first()[0]
-            if widest is None:
-                continue
-            n = min(int(k) + int(widest), self.n_items_)
-            recs = self.model_.recommendForUserSubset(chosen.select("user"), n)
-            parts.append(recs.select("user", F.explode("recommendations").alias("r"))
-                         .select("user", F.col("r.item").alias("item"),
-                                 F.col("r.rating").alias("score")))
-        if not parts:
-            return _rank_top(users.sparkSession.createDataFrame(
-                [], "user int, item int, score float"), int(k))
-        scored = parts[0] if len(parts) == 1 else parts[0].unionByName(parts[1])
-        unseen = scored.join(self.train_, ["user", "item"], "left_anti")
+        spark = users.sparkSession
+        item_factors, has_factor = self._item_factors()
+        shipped = spark.sparkContext.broadcast((item_factors, has_factor))
+        seen = self.train_.groupBy("user").agg(F.collect_list("item").alias("_seen"))
+        factors = self.model_.userFactors.select(F.col("id").alias("user"), F.col("features").alias("_f"))
+        rows = (users.select(F.col("user").cast("int").alias("user")).distinct()
+                .join(factors, "user").join(seen, "user", "left"))
+        k_, f = int(k), int(self.factors)
+        # users per product: at most ~2^24 scores (64 MB of float32) per block
+        block = max(1, min(4096, (1 << 24) // max(1, self.n_items_)))
+        schema = T.StructType([T.StructField("user", T.IntegerType(), False),
+                               T.StructField("rank", T.IntegerType(), False),
+                               T.StructField("item", T.IntegerType(), False),
+                               T.StructField("score", T.FloatType(), False)])
+
+        def top_k_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+            V, known = shipped.value
+            for batch in batches:
+                for start in range(0, batch.num_rows, block):
+                    yield _top_k_block(batch.slice(start, block), V, known, f, k_)
+
+        lists = rows.mapInArrow(top_k_partition, schema)
         # cut the lineage of the factors' iterations (else deep task graphs overflow the JVM stack
         # in later jobs over the lists); local: no checkpoint directory needed
-        lists = _rank_top(unseen, int(k)).localCheckpoint(eager=True)
-        seen.unpersist()
-        return lists
+        return lists.localCheckpoint(eager=True)
+
+    def _item_factors(self) -> tuple[np.ndarray, np.ndarray]:
+        """``[n_items, f]`` float32 item factors (0 where MLlib has none) and which items have one."""
+        pdf = self.model_.itemFactors.toPandas()
+        dense = np.zeros((self.n_items_, int(self.factors)), dtype=np.float32)
+        known = np.zeros(self.n_items_, dtype=bool)
+        if len(pdf):
+            ids = pdf["id"].to_numpy(dtype=np.int64)
+            dense[ids] = np.stack(pdf["features"].to_numpy())
+            known[ids] = True
+        return dense, known
 
     def factors_(self) -> tuple[np.ndarray, np.ndarray]:
         """The learned factors collected as dense ``[n_users, f]`` and ``[n_items, f]`` float32.
@@ -183,15 +230,11 @@ class SparkALS:
         floats must fit in the driver (64 factors: 256 MB per million items).
         """
         self._check_fitted()
-        out = []
-        for frame, n in ((self.model_.userFactors, self.n_users_),
-                         (self.model_.itemFactors, self.n_items_)):
-            pdf = frame.toPandas()
-            dense = np.zeros((n, int(self.factors)), dtype=np.float32)
-            if len(pdf):
-                dense[pdf["id"].to_numpy(dtype=np.int64)] = np.stack(pdf["features"].to_numpy())
-            out.append(dense)
-        return out[0], out[1]
+        pdf = self.model_.userFactors.toPandas()
+        users = np.zeros((self.n_users_, int(self.factors)), dtype=np.float32)
+        if len(pdf):
+            users[pdf["id"].to_numpy(dtype=np.int64)] = np.stack(pdf["features"].to_numpy())
+        return users, self._item_factors()[0]
 
 
 class SparkPopularity:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
 from recsys.data import generate_synthetic, random_holdout
 from recsys.data._spark import spark_from_interactions
@@ -82,3 +83,24 @@ def test_unfitted_and_bad_parameters_name_the_setting(data) -> None:
         SparkALS().recommend(users_df, k=3)
     with pytest.raises(ValueError, match=r"factors: expected integral >= 1, got 0"):
         SparkALS(factors=0).fit(train)
+
+
+def test_als_never_recommends_items_without_factors_and_short_lists_stay_short(spark) -> None:
+    # item 5 has no training entry (no MLlib factor); user 0 has seen items 0-3, so of the
+    # items with factors only item 4 is left; user 3 has no training entry (no factor)
+    from recsys.data import Interactions
+
+    rows = [0, 0, 0, 0, 1, 1, 2, 2, 1]
+    cols = [0, 1, 2, 3, 0, 4, 1, 4, 2]
+    X = sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(4, 6))
+    inter = Interactions(matrix=X, user_ids=np.array(["a", "b", "c", "d"]),
+                         item_ids=np.array([f"i{j}" for j in range(6)]))
+    model = SparkALS(factors=4, iterations=3, regularization=0.1, random_state=0).fit(
+        spark_from_interactions(spark, inter))
+    asked = spark.createDataFrame(pd.DataFrame({"user": [0, 0, 1, 2, 3]}))  # user 0 twice
+    recs = _lists(model.recommend(asked, k=3))
+    assert recs.loc[recs["user"] == 0, "item"].tolist() == [4]
+    assert set(recs.loc[recs["user"] == 1, "item"]) == {1, 3}
+    assert set(recs.loc[recs["user"] == 2, "item"]) == {0, 2, 3}
+    assert 5 not in set(recs["item"]) and 3 not in set(recs["user"])
+    assert recs.groupby("user")["rank"].apply(list).to_dict() == {0: [1], 1: [1, 2], 2: [1, 2, 3]}
