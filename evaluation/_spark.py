@@ -35,7 +35,7 @@ pyspark is imported inside the functions.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -56,8 +56,10 @@ from evaluation._fairness import (
     UNKNOWN,
     GroupQuality,
     OutcomeParity,
+    _check_boot,
     _encode_groups,
     _spread,
+    group_quality,
 )
 from evaluation._fairness_metrics import _column
 from evaluation._fairness_report import FairnessReport
@@ -131,6 +133,8 @@ def spark_evaluate(
     head_share: float = 0.8,
     amplification_weighting: str = "user",
     n_boot: int | None = None,
+    ci: float = 0.95,
+    random_state: int | None = 0,
     per_user: Sequence[str] | None = None,
 ) -> SparkEvaluation:
     """Relevance and fairness of ranked lists, computed by Spark.
@@ -155,8 +159,13 @@ def spark_evaluate(
         As for :func:`evaluation.fairness_metrics`.
     diversity_category : str or None
         Item column for intra-list diversity (a run uses ``category``).
-    n_boot : None
-        Bootstrap intervals are not computed on Spark; anything but None is an error.
+    n_boot, ci, random_state : int or None, float, int or None
+        As for :func:`evaluation.fairness_metrics`: with ``n_boot``, percentile
+        bootstrap intervals of every group mean, difference and ratio. The
+        resampling runs on the driver (fairlearn's ``MetricFrame`` over the
+        collected per-user metrics and group labels, users in index order as
+        in-process, so the intervals equal the in-process ones): O(evaluated
+        users) floats per metric, as the gate's vectors.
     per_user : sequence of str or None
         When given, collect these per-user metrics (``"ndcg"``, ...) with the
         outcome and exposure vectors into ``vectors`` (O(evaluated users) on
@@ -168,9 +177,7 @@ def spark_evaluate(
     """
     from pyspark.sql import functions as F
 
-    if n_boot is not None:
-        raise ValueError(f"fairness.n_boot: the Spark engine computes no bootstrap intervals; "
-                         f"expected null, got {n_boot!r}")
+    _check_boot(n_boot, ci)
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"k: expected a positive integer, got {k!r}")
     if isinstance(sensitive, str):
@@ -277,6 +284,9 @@ def spark_evaluate(
         quality[attr], parity[attr] = _by_group(labelled, attr, metric_names, overall,
                                                 float(row["outcome"]))
         eo[attr] = _spread(np.array(list(quality[attr].by_group["recall"].values())))
+    if n_boot is not None and sensitive:
+        quality = _with_intervals(quality, labelled, metric_names, n_boot=int(n_boot), ci=ci,
+                                  random_state=random_state)
 
     # ---- item side: exposure and relevant entries per item, grouped on the driver
     rel_items = _per_item(relevant.join(owners, "user", "left_semi").groupBy("item").count(),
@@ -298,6 +308,28 @@ def spark_evaluate(
         amplification=amplification,
     )
     return SparkEvaluation(summary=summary, fairness=report, vectors=vectors)
+
+
+def _with_intervals(quality: dict[str, GroupQuality], labelled: DataFrame, metrics: list[str], *,
+                    n_boot: int, ci: float, random_state: int | None) -> dict[str, GroupQuality]:
+    """``quality`` with bootstrap intervals from the collected per-user metrics and labels.
+
+    The bootstrap is fairlearn's (:func:`evaluation.group_quality`), on the
+    driver: the users in index order, as the in-process report resamples them.
+    """
+    from pyspark.sql import functions as F
+
+    labels = [c for c in labelled.columns if c.startswith("_g_")]
+    pdf = (labelled.select("user", *[F.col(m).cast("double").alias(m) for m in metrics], *labels)
+           .orderBy("user").toPandas())
+    vectors = {m: pdf[m].to_numpy(dtype=np.float64) for m in metrics}
+    out = {}
+    for attr, gq in quality.items():
+        boot = group_quality(vectors, pd.Series(pdf[f"_g_{attr}"].astype(str).to_numpy(), name=attr),
+                             n_boot=n_boot, ci=ci, random_state=random_state)
+        out[attr] = replace(gq, ci=boot.ci, difference_ci=boot.difference_ci, ratio_ci=boot.ratio_ci,
+                            ci_level=boot.ci_level)
+    return out
 
 
 def _collect_vectors(evaluated: DataFrame, metrics: list[str]) -> UserVectors:

@@ -169,7 +169,8 @@ class SparkPhase:
             users_table=self.users_table, items_table=self.items, n_users=data.n_users, n_items=data.n_items,
             k=self.k, sensitive=sensitive, item_group=fc.item_group, protected_group=fc.protected_group,
             item_category=category, head_share=fc.head_share,
-            amplification_weighting=fc.amplification_weighting, per_user=per_user)
+            amplification_weighting=fc.amplification_weighting, n_boot=fc.n_boot if sensitive else None,
+            random_state=self.config.seed, per_user=per_user)
 
     def baseline(self, users: np.ndarray) -> dict[str, np.ndarray] | None:
         """The popularity ranking's per-user metrics on this phase's users (segment parity), computed once."""
@@ -223,7 +224,8 @@ class SparkPhase:
         fitted = fit_spark_reranker(
             step, interactions=train.frame.select("user", "item", "value"), items=self.items,
             users=self.users_table,
-            protected_items=self.protected_items() if step["kind"] == "fair_share" else None)
+            protected_items=self.protected_items() if step["kind"] == "fair_share" else None,
+            candidates=model.recommend, k=self.k, seed=self.config.seed)
         candidates = candidates.cache()  # re-ranked, and their top-k is the twin: computed once
         return model, fitted.rerank(candidates, self.k).cache(), candidates, fitted.reranker
 

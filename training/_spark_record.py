@@ -16,6 +16,7 @@ differs is where the numbers come from:
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +82,7 @@ class SparkRecorder(Recorder):
         served = (als_serving_model(scored.model, matrix) if isinstance(scored.model, SparkALS)
                   else Popularity(unknown_users="popular").fit(matrix))
         self._served[name] = served
-        reranker = None if not spec.steps else self._serving_reranker(spec.steps[-1], matrix)
+        reranker = None if not spec.steps else self._serving_reranker(spec.steps[-1], matrix, scored.reranker)
         n_candidates = self.phase.k if reranker is None else max(spec.steps[-1].n_candidates, self.phase.k)
         try:
             save_bundle(directory, name=name, model=served, reranker=reranker, n_candidates=n_candidates,
@@ -91,15 +92,21 @@ class SparkRecorder(Recorder):
         add_pyfunc_flavor(directory, k=self.phase.k)
         return True, "saved as a fairrec bundle (from the Spark model)"
 
-    def _serving_reranker(self, step: Any, matrix: Any) -> Any:
+    def _serving_reranker(self, step: Any, matrix: Any, fitted: Any) -> Any:
         """The step's in-process re-ranker fitted on the collected training matrix, for the bundle.
 
         The same fit as in-process (``training._candidate``), so serving re-ranks each list
         as Spark did (``tests/spark/test_spark_rerank.py``: equal lists per re-ranker).
+        ``category_share``'s offsets are item-level and were fitted on the driver from the
+        Spark lists: the bundle keeps that fit (``fitted``), for every user.
         """
         from recsys.rerank import CalibratedReranker, FairShareReranker, UserGroupBlendReranker
 
         phase = self.spark_phase
+        if step.kind == "category_share":
+            served = copy.copy(fitted)
+            served.n_users_ = matrix.shape[0]
+            return served
         if step.kind == "fair_share":
             return FairShareReranker(strength=step.strength, alpha=step.alpha).fit(
                 matrix, protected_items=phase.protected_items())

@@ -91,9 +91,6 @@ def check_spark_config(config: ExperimentConfig) -> None:
         raise SparkEngineError(f"consent.store: the Spark engine does not read consent stores yet, so it could "
                                f"not leave opted-out users out; expected null, got {str(config.consent.store)!r} "
                                "(use engine.kind: in_process)")
-    if config.fairness.n_boot is not None:
-        raise SparkEngineError(f"fairness.n_boot: the Spark engine computes no bootstrap intervals; "
-                               f"expected null, got {config.fairness.n_boot}")
 
 
 def _load(config: ExperimentConfig, spark: Any) -> tuple[SparkInteractions, Any, pd.DataFrame, np.ndarray,

@@ -23,10 +23,16 @@ Per-user state is computed in Spark by :func:`fit_spark_reranker`:
 * ``user_blend``: the item popularity (distinct training users per item, a
   ``groupBy`` count collected as one number per item) and the column
   ``in_group`` for the users of the configured group.
+* ``category_share``: one score offset per category, fitted by the in-process
+  :meth:`CategoryShareReranker.fit` on the driver from the first-stage
+  candidate lists and histories of the same seeded sample of at most
+  ``max_fit_users`` training users as in-process (collected: the sample's
+  lists and interactions, bounded by ``max_fit_users``, plus the indices of
+  the users with training entries, O(users) integers). The offsets are
+  item-level, so each list is then re-ranked on its own.
 
-``exposure_budget`` and ``category_share`` are refused by
-:func:`fit_spark_reranker`: they fit global quantities on many users' candidate
-lists (see ``_GLOBAL``). :func:`spark_rerank` also refuses an
+``exposure_budget`` is refused by :func:`fit_spark_reranker`: it shares one
+budget among all users' candidate lists (see ``_GLOBAL``). :func:`spark_rerank` also refuses an
 :class:`ExposureBudgetReranker`, whose ``rerank`` shares one budget among all
 rows it is given, so a partition would change the result.
 
@@ -45,7 +51,7 @@ library offers it). pyspark is imported inside the functions.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -69,14 +75,12 @@ if TYPE_CHECKING:
 __all__ = ["SPARK_RERANK_KINDS", "SparkReranker", "fit_spark_reranker", "spark_rerank"]
 
 #: mitigation kinds :func:`fit_spark_reranker` fits for the Spark engine
-SPARK_RERANK_KINDS = ("fair_share", "calibration", "user_blend")
+SPARK_RERANK_KINDS = ("fair_share", "calibration", "user_blend", "category_share")
 
 #: kinds that fit on many users' lists at once, and why that does not run per partition
 _GLOBAL = {
     "exposure_budget": "it shares one exposure budget among all users' candidate lists (swaps are "
                        "taken in order of cost across users), so it cannot re-rank one list at a time",
-    "category_share": "it fits one score offset per category on the candidate lists of many training "
-                      "users at once (a global dual ascent), which needs those lists on one machine",
 }
 
 #: per-user columns each re-ranker reads in the executor (joined on ``user``; a missing user
@@ -123,6 +127,9 @@ def fit_spark_reranker(
     items: pd.DataFrame,
     users: DataFrame | None = None,
     protected_items: np.ndarray | None = None,
+    candidates: Callable[[DataFrame, int], DataFrame] | None = None,
+    k: int | None = None,
+    seed: int = 0,
 ) -> SparkReranker:
     """Fit the re-ranker of a post-processing mitigation step without collecting interactions.
 
@@ -132,7 +139,8 @@ def fit_spark_reranker(
         The mitigation step's fields (e.g. a config step's ``model_dump()``):
         ``kind`` and ``strength``; ``alpha`` (fair_share); ``smoothing`` and
         ``item_attribute`` (calibration); ``user_attribute`` and ``group``
-        (user_blend). Other keys (``n_candidates``) are the caller's.
+        (user_blend); ``item_attribute``, ``n_candidates`` and ``max_fit_users``
+        (category_share). Other keys are the caller's.
     interactions : DataFrame
         Training entries ``user, item, value`` (internal indices; ``value`` as
         in the model's input matrix: 1 for binary, the rating otherwise).
@@ -142,6 +150,13 @@ def fit_spark_reranker(
         ``user`` plus string attribute columns, one row per user (user_blend).
     protected_items : ndarray of bool, shape (n_items,), optional
         The protected item group (fair_share).
+    candidates : callable, optional
+        ``candidates(users, n)``: the first-stage ``user, rank, item, score``
+        lists of the ``user`` rows of a DataFrame (category_share).
+    k : int, optional
+        The evaluation's cut-off the offsets are fitted for (category_share).
+    seed : int, default 0
+        The run's seed, which draws the fitting sample as in-process (category_share).
 
     Returns
     -------
@@ -150,8 +165,8 @@ def fit_spark_reranker(
     Raises
     ------
     SparkEngineError
-        For a kind that does not re-rank one list at a time (``exposure_budget``,
-        ``category_share``) or an unknown kind.
+        For a kind that does not re-rank one list at a time (``exposure_budget``)
+        or an unknown kind.
 
     Notes
     -----
@@ -177,6 +192,11 @@ def fit_spark_reranker(
             raise FairrecError("fair_share: protected_items is required (the protected item group)")
         rr = FairShareReranker(strength=strength, alpha=step.get("alpha", 0.1))
         return SparkReranker(rr.fit(shape_only, protected_items=protected_items))
+    if kind == "category_share":
+        if candidates is None or k is None:
+            raise FairrecError("category_share: candidates and k are required (the offsets are fitted on "
+                               "first-stage lists)")
+        return SparkReranker(_fit_category_share(step, interactions, items, candidates, int(k), seed))
     if kind == "calibration":
         codes = _item_codes(items, step.get("item_attribute", "category"), kind)
         rr = CalibratedReranker(strength=strength, smoothing=step.get("smoothing", 0.01))
@@ -189,6 +209,38 @@ def fit_spark_reranker(
     rr.fit(shape_only, user_group=np.zeros(1, dtype=bool),
            item_popularity=_item_popularity(interactions, len(items)))
     return SparkReranker(rr, _group_column(users, step["user_attribute"], step["group"]))
+
+
+def _fit_category_share(step: Mapping[str, Any], interactions: DataFrame, items: pd.DataFrame,
+                        candidates: Callable[[DataFrame, int], DataFrame], k: int,
+                        seed: int) -> CategoryShareReranker:
+    """The in-process fit on the same sample as ``training._candidate`` draws, from collected lists."""
+    from pyspark.sql import functions as F
+
+    codes = _item_codes(items, step.get("item_attribute", "category"), "category_share")
+    n_items, n = len(items), max(int(step.get("n_candidates", 100)), k)
+    limit = int(step.get("max_fit_users", 50_000))
+    entries = interactions.select("user", "item", F.col("value").cast("float").alias("value")).filter("value != 0")
+    # users with training entries, ascending (O(users) integers), sampled as in-process
+    users = np.sort(entries.select("user").distinct().toPandas()["user"].to_numpy(dtype=np.int64))
+    if users.size > limit:
+        users = np.sort(np.random.default_rng(seed).choice(users, size=limit, replace=False))
+    spark = interactions.sparkSession
+    chosen = spark.createDataFrame(pd.DataFrame({"user": users.astype(np.int32)}))
+    row = pd.Series(np.arange(users.size), index=users)
+    lists = candidates(chosen, n).select("user", "rank", "item", "score").filter(F.col("rank") <= n).toPandas()
+    ids = np.full((users.size, n), -1, dtype=np.int64)
+    scores = np.full((users.size, n), -np.inf)
+    r, c = row[lists["user"].to_numpy(dtype=np.int64)].to_numpy(), lists["rank"].to_numpy(dtype=np.int64) - 1
+    ids[r, c], scores[r, c] = lists["item"].to_numpy(dtype=np.int64), lists["score"].to_numpy(dtype=np.float64)
+    scores = scores.astype(np.float32)  # the in-process first stage's score dtype
+    sample = entries.join(F.broadcast(chosen), "user").toPandas()
+    X = sp.csr_matrix((sample["value"].to_numpy(dtype=np.float32),
+                       (row[sample["user"].to_numpy(dtype=np.int64)].to_numpy(), sample["item"].to_numpy())),
+                      shape=(users.size, n_items))
+    rr = CategoryShareReranker(strength=step["strength"], k=k).fit(
+        X, item_category=codes, users=np.arange(users.size), candidate_ids=ids, candidate_scores=scores)
+    return rr
 
 
 def _item_codes(items: pd.DataFrame, attribute: str, kind: str) -> np.ndarray:

@@ -123,11 +123,40 @@ def test_every_list_empty_gives_zero_quality(spark, small) -> None:
     assert got["ndcg_at_3"] == 0.0 and math.isnan(got["novelty_at_3"])
 
 
-def test_n_boot_is_refused_with_the_setting_named(spark, small) -> None:
+def test_bootstrap_intervals_equal_the_in_process_ones(spark, small) -> None:
     ds, split, users = small
     ids = _awkward_lists(np.random.default_rng(2), users, ds.interactions.n_items, 3)
-    with pytest.raises(ValueError, match=r"fairness.n_boot: the Spark engine computes no bootstrap"):
-        _on_spark(spark, ds, split, users, ids, 3, n_boot=100)
+    rel = evaluate_rankings(ids, users=users, relevant=split.test.matrix, train=split.train.binary(), k=3,
+                            item_category=pd.factorize(ds.items["category"])[0])
+    expected = fairness_metrics(report=rel, ids=ids, users=users, users_table=ds.users, items_table=ds.items,
+                                train=split.train.binary(), relevant=split.test.matrix, sensitive=SENSITIVE,
+                                n_boot=40, ci=0.9, random_state=7)
+    train, test = spark_from_interactions(spark, split.train), spark_from_interactions(spark, split.test)
+    got = spark_evaluate(
+        lists=lists_frame(spark, users, ids), users=users_frame(spark, users), relevant=test.frame,
+        train=train.frame, users_table=attributes_frame(spark, ds.users, SENSITIVE), items_table=ds.items,
+        n_users=ds.interactions.n_users, n_items=ds.interactions.n_items, k=3, sensitive=SENSITIVE,
+        n_boot=40, ci=0.9, random_state=7).fairness
+    for attr in SENSITIVE:
+        want, have = expected.quality[attr], got.quality[attr]
+        assert have.ci_level == want.ci_level == 0.9
+        assert sorted(have.ci) == sorted(want.ci) and "ndcg" in have.ci
+        for metric, groups in want.ci.items():
+            assert sorted(have.ci[metric]) == sorted(groups)
+            for group, interval in groups.items():
+                np.testing.assert_allclose(have.ci[metric][group], interval, rtol=0, atol=1e-9,
+                                           err_msg=f"{attr} {metric} {group}")
+            np.testing.assert_allclose(have.difference_ci[metric], want.difference_ci[metric], atol=1e-9)
+            np.testing.assert_allclose(have.ratio_ci[metric], want.ratio_ci[metric], atol=1e-9)
+    lo, hi = got.quality["gender"].ci["ndcg"]["F"]
+    assert lo < got.quality["gender"].by_group["ndcg"]["F"] < hi  # an interval, not a point
+
+
+def test_bad_bootstrap_settings_name_the_parameter(spark, small) -> None:
+    ds, split, users = small
+    ids = _awkward_lists(np.random.default_rng(2), users, ds.interactions.n_items, 3)
+    with pytest.raises(ValueError, match=r"n_boot: expected a positive integer or None, got 0"):
+        _on_spark(spark, ds, split, users, ids, 3, n_boot=0)
 
 
 def test_collected_per_user_vectors_equal_the_in_process_evidence_inputs(spark, small) -> None:

@@ -98,7 +98,7 @@ def _assert_same(pdf: pd.DataFrame, expected: tuple[np.ndarray, np.ndarray], k: 
 STRENGTHS, KS = (0.0, 0.6, 1.0), (5, N_CAND + 3)  # k: fewer and more than the candidates
 
 
-@pytest.mark.parametrize("kind", SPARK_RERANK_KINDS)
+@pytest.mark.parametrize("kind", [k for k in SPARK_RERANK_KINDS if k != "category_share"])  # its own test below
 def test_spark_rerank_equals_in_process(world, kind: str) -> None:
     """Every strength and k of a kind in one Spark job (tagged rows), compared case by case."""
     from pyspark.sql import functions as F
@@ -173,10 +173,46 @@ def test_on_spark_popularity_lists(world, spark) -> None:
     cands.unpersist()
 
 
-@pytest.mark.parametrize("kind", ["exposure_budget", "category_share"])
-def test_global_kinds_are_refused_naming_the_kind(kind: str) -> None:
-    with pytest.raises(SparkEngineError, match=rf"mitigation kind '{kind}'.*one list at a time"):
-        fit_spark_reranker({"kind": kind, "strength": 0.5}, interactions=None, items=pd.DataFrame())
+@pytest.mark.parametrize("max_fit_users", [20, 50_000])
+def test_category_share_is_fitted_on_the_in_process_sample_and_lists(world, spark, max_fit_users) -> None:
+    """The offsets equal the in-process fit on the same seeded sample of training users' lists."""
+    from pyspark.sql import functions as F
+
+    w = world
+    asked = []
+
+    def candidates(users, n):
+        asked.append(n)
+        return (w["candidates"].filter(F.col("rank") <= n)
+                .join(users.select(F.col("user").cast("int")), "user", "left_semi"))
+
+    step = {"kind": "category_share", "strength": 0.9, "item_attribute": "category", "n_candidates": 6,
+            "max_fit_users": max_fit_users}
+    fitted = fit_spark_reranker(step, interactions=w["interactions"], items=w["items"],
+                                candidates=candidates, k=4, seed=3)
+    users = np.flatnonzero(w["X"].getnnz(axis=1) > 0)  # as training._candidate draws them
+    if users.size > max_fit_users:
+        users = np.sort(np.random.default_rng(3).choice(users, size=max_fit_users, replace=False))
+    ref = CategoryShareReranker(strength=0.9, k=4).fit(
+        w["X"], item_category=w["codes"], users=users, candidate_ids=w["ids"][users, :6],
+        candidate_scores=w["scores"][users, :6])
+    assert asked == [6]
+    assert np.abs(ref.offsets_).max() > 0
+    np.testing.assert_allclose(fitted.reranker.offsets_, ref.offsets_, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(fitted.reranker.target_share_, ref.target_share_, rtol=0, atol=1e-12)
+    out = fitted.rerank(w["candidates"], 4, num_partitions=2, block_users=5)
+    _assert_same(out.toPandas(), ref.rerank(w["ids"], w["scores"], users=np.arange(N_USERS), k=4), 4)
+
+
+def test_category_share_needs_the_first_stage_lists(world) -> None:
+    with pytest.raises(FairrecError, match="category_share: candidates and k are required"):
+        fit_spark_reranker({"kind": "category_share", "strength": 0.5}, interactions=world["interactions"],
+                           items=world["items"])
+
+
+def test_exposure_budget_is_refused_naming_the_kind() -> None:
+    with pytest.raises(SparkEngineError, match=r"mitigation kind 'exposure_budget'.*one list at a time"):
+        fit_spark_reranker({"kind": "exposure_budget", "strength": 0.5}, interactions=None, items=pd.DataFrame())
 
 
 def test_exposure_budget_reranker_is_refused_by_spark_rerank(world) -> None:

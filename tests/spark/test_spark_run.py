@@ -26,6 +26,18 @@ def _config(**engine) -> ExperimentConfig:
     })
 
 
+def _share_served_alike(bundle, lists, n_users: int = 15) -> float:
+    """Share of list positions where the bundle serves the item the Spark run listed (first users)."""
+    same = total = 0
+    for user_id, rows in list(lists.groupby("user_id"))[:n_users]:
+        user = int(np.flatnonzero(bundle.user_ids.astype(str) == str(user_id))[0])
+        ids, _ = bundle.recommend(np.array([user]), 5)
+        served = bundle.item_ids[ids[0]].astype(str).tolist()
+        same += sum(a == b for a, b in zip(served, rows.sort_values("rank")["item_id"].astype(str), strict=True))
+        total += len(served)
+    return same / total
+
+
 @pytest.mark.slow
 def test_spark_run_writes_the_in_process_outputs(spark, tmp_path) -> None:
     result = run_experiment(_config(), out_dir=tmp_path / "run")
@@ -72,14 +84,7 @@ def test_a_re_ranked_sweep_is_chosen_on_validation_and_served_as_spark_ranked_it
     bundle = load_bundle(out / chosen.name / "model")
     assert type(bundle.reranker).__name__ == "FairShareReranker"
     lists = spark.read.parquet(str(out / chosen.name / "recommendations.parquet")).toPandas()
-    same = total = 0
-    for user_id, rows in list(lists.groupby("user_id"))[:15]:
-        user = int(np.flatnonzero(bundle.user_ids.astype(str) == str(user_id))[0])
-        ids, _ = bundle.recommend(np.array([user]), 5)
-        served = bundle.item_ids[ids[0]].astype(str).tolist()
-        same += sum(a == b for a, b in zip(served, rows.sort_values("rank")["item_id"].astype(str), strict=True))
-        total += len(served)
-    assert same >= 0.9 * total  # re-ranked alike; Spark's float32 BLAS vs numpy's may swap first-stage near-ties
+    assert _share_served_alike(bundle, lists) >= 0.9  # Spark's float32 BLAS vs numpy's may swap near-ties
 
 
 def test_unsupported_model_is_refused_before_spark_starts(tmp_path) -> None:
@@ -104,3 +109,30 @@ def test_unreachable_master_names_the_setting(tmp_path) -> None:
     with pytest.raises(SparkEngineError, match=r"engine.master: cannot reach the Spark master at "
                                                r"spark://127.0.0.1:1 \(Connection refused\)"):
         spark_session("spark://127.0.0.1:1", path="/usr/bin")
+
+
+@pytest.mark.slow
+def test_category_share_with_bootstrap_intervals_runs_and_serves_as_spark_ranked(spark, tmp_path) -> None:
+    """category_share fitted on the driver from Spark lists, re-ranked per partition; n_boot intervals."""
+    base = _config().model_dump(mode="json", exclude={"models"})
+    config = ExperimentConfig.model_validate({
+        **base, "fairness": {**base["fairness"], "n_boot": 30},
+        "models": [{"type": "als", "name": "als_cat", "params": {"factors": 8, "iterations": 4},
+                    "mitigation": {"kind": "category_share", "strength": 1.0, "n_candidates": 20,
+                                   "max_fit_users": 40}}],
+    })
+    result = run_experiment(config, out_dir=tmp_path / "run")
+    out = tmp_path / "run"
+    (chosen,) = result.models
+    metrics = json.loads((out / chosen.name / "metrics.json").read_text())
+    assert "twin.ndcg_at_5" in metrics
+    report = json.loads((out / chosen.name / "fairness_report.json").read_text())
+    gender = report["consumer"]["gender"]
+    assert gender["ci_level"] == 0.95
+    low, high = gender["metrics"]["ndcg"]["ci"]["F"]
+    assert low <= gender["metrics"]["ndcg"]["by_group"]["F"] <= high and low < high
+    bundle = load_bundle(out / chosen.name / "model")
+    assert type(bundle.reranker).__name__ == "CategoryShareReranker"
+    assert np.abs(bundle.reranker.offsets_).max() > 0
+    lists = spark.read.parquet(str(out / chosen.name / "recommendations.parquet")).toPandas()
+    assert _share_served_alike(bundle, lists) >= 0.9
