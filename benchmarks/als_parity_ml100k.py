@@ -65,7 +65,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import sys
 import time
@@ -76,6 +75,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from _bench_spark import bench_spark  # noqa: E402
 
 CONFIG = ROOT / "configs" / "ml100k.yaml"
 TOLERANCE = 0.02  # |ratio - 1|
@@ -303,15 +304,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"MovieLens 100K not found: {data} lacks {', '.join(missing)}. Download ml-100k.zip "
                  "from https://grouplens.org/datasets/movielens/100k/, unpack it and pass --data DIR.")
 
-    from recsys.engine import spark_session
-
     start = time.perf_counter()
-    spark = spark_session(args.master, {"spark.driver.memory": args.driver_memory,
-                                        "spark.sql.shuffle.partitions": 4,
-                                        "spark.sql.execution.arrow.pyspark.enabled": True},
-                          app_name="fairrec-als-parity", java_home=os.environ.get("JAVA_HOME"),
-                          path=os.environ.get("PATH"))
-    spark.sparkContext.setLogLevel("ERROR")
+    spark = bench_spark(args.master, args.driver_memory, 4, "fairrec-als-parity")
     engines = Engines(spark)
     results = []
     try:

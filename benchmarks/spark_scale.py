@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _bench_spark import bench_spark
 
 
 def _timed(fn: Callable[[], Any]) -> tuple[Any, float]:
@@ -189,8 +190,6 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
 
     from recsys.data import generate_synthetic, random_holdout
-    from recsys.engine import spark_session
-
     result: dict[str, Any] = {"args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}}
     spark = None
     with tempfile.TemporaryDirectory() as tmp:
@@ -204,12 +203,7 @@ def main(argv: list[str] | None = None) -> None:
                                "test_users": int(users.size), "generate_s": gen}
             result["in_process"] = _in_process(split, ds, users, args)
             print(json.dumps(result, indent=2), flush=True)
-        spark = spark_session(args.master, {"spark.driver.memory": args.driver_memory,
-                                            "spark.sql.shuffle.partitions": 8,
-                                            "spark.sql.execution.arrow.pyspark.enabled": True},
-                              app_name="fairrec-spark-scale", java_home=os.environ.get("JAVA_HOME"),
-                              path=os.environ.get("PATH"))
-        spark.sparkContext.setLogLevel("ERROR")
+        spark = bench_spark(args.master, args.driver_memory, 8, "fairrec-spark-scale")
         if not args.skip_scale:
             result["spark"] = _on_spark(spark, split, ds, args, Path(tmp))
             ip, sp_ = result["in_process"], result["spark"]

@@ -11,11 +11,11 @@ and scales each stage by the work it does, at the measured rate per task slot:
 * evaluation: list entries and training rows (the larger of the two estimates).
 
 Prints slot-hours per stage, the wall time on ``--executors`` x ``--cores``
-slots, and the memory the driver and the executors hold. The rates come from a
-small, busy machine (Java BLAS, no native one, fixed per-job overhead included),
-so the estimates are upper bounds on time, not forecasts. Usage::
+slots, and the memory the driver and the executors hold. The rates come from one
+2-core machine in local mode (MLlib on Java's vector BLAS, no native one; fixed
+per-job overhead included), so the estimates are upper bounds on time, not forecasts. Usage::
 
-    .venv/bin/python benchmarks/spark_scale_out.py benchmarks/spark_scale_2m.json \\
+    .venv/bin/python benchmarks/spark_scale_out.py benchmarks/spark_scale_20m.json \\
         --interactions 1e9 --users 1e8 --items 1e6
 """
 
@@ -61,8 +61,10 @@ def main(argv: list[str] | None = None) -> None:
             "driver_bundle_export": (train * 8 + args.users * 8) / 1e9,
             # cluster-wide: factors of both sides plus MLlib's in/out blocks of the ratings (about 2 x 16 B each)
             "executors_total_als": (args.users + args.items) * f * 4 / 1e9 + train * 32 / 1e9,
-            # top-k: one block pair of scores at a time per task (blockSize 4096 squared float32)
-            "per_task_topk_block": 4096 * 4096 * 4 / 1e9,
+            # top-k: every executor holds the broadcast item factors; a task scores one block of
+            # users at a time (at most 2^24 float32 scores, SparkALS.recommend)
+            "executor_item_factors_broadcast": args.items * f * 4 / 1e9,
+            "per_task_topk_block": 2**24 * 4 / 1e9,
         },
         "first_to_stop_scaling": max(stages, key=stages.get),
     }
