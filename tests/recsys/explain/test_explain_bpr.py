@@ -14,6 +14,7 @@ from scipy.optimize import minimize
 from sklearn.exceptions import ConvergenceWarning
 
 import recsys.explain._bpr as bpr_module
+import recsys.explain._bpr_solver as solver_module
 from evaluation import deletion_fidelity
 from recsys.errors import NotFittedError
 from recsys.explain import (
@@ -85,7 +86,7 @@ def _objective_by_pairs(scorer: _BprScorer, history: np.ndarray):
 
 def _objective(scorer: _BprScorer, rows: sp.csr_matrix):
     """The fold-in objective of every row of ``rows``, batched as the solver batches it."""
-    return bpr_module._Objective(
+    return solver_module._Objective(
         scorer._batch(rows.astype(np.float64), np.arange(rows.shape[0])), scorer.negatives,
         scorer.regularization,
     )
@@ -147,7 +148,7 @@ def test_the_hessian_product_and_the_newton_solve_match_the_formed_hessian(bpr):
         problem.hessian_product(curvature, v), (hess @ v[:, :, None])[..., 0], rtol=1e-4, atol=1e-5
     )
     # unpreconditioned (identity), to a relative residual of 1e-4: the step solves the system
-    step, iterations = bpr_module._conjugate_gradient(
+    step, iterations = solver_module._conjugate_gradient(
         problem, curvature, grad, np.eye(u.shape[1], dtype=np.float32), np.full(6, 1e-4)
     )
     residual = np.linalg.norm((hess @ step[:, :, None])[..., 0] - grad, axis=1)
@@ -459,7 +460,7 @@ def test_the_reported_residual_is_float64s_at_the_returned_factor(bpr, max_iter)
     scorer = history_scorer(model)
     problem = _objective(scorer, X[:8])
     u0 = np.zeros((8, scorer.factors.shape[1]))
-    u, residual = bpr_module._newton(problem, u0, tol=1e-6, max_iter=max_iter)
+    u, residual = solver_module._newton(problem, u0, tol=1e-6, max_iter=max_iter)
     _, expected, _ = problem.gradient(u, dtype=np.float64)
     np.testing.assert_allclose(residual, expected, rtol=1e-6)  # summation order only
     assert (residual <= 1e-6).all() == (max_iter == 50)
