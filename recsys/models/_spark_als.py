@@ -168,13 +168,14 @@ class SparkALS:
         Users without factors (no training entries) get no rows: the caller
         falls back to :class:`SparkPopularity` for them, as in-process. Items
         without factors (no training entries) are never recommended, as in
-        MLlib's ``recommendForUserSubset``. Lazy up to a local checkpoint of
-        the lists (one Spark job).
+        MLlib's ``recommendForUserSubset``. Runs one Spark job: the lists are
+        materialised as a local checkpoint.
 
         Written by hand because MLlib's ``recommendForUserSubset`` cannot exclude
         the training items (asking it for ``k`` plus the longest history and
-        dropping seen items afterwards was 100x slower than the product itself,
-        see ``benchmarks/spark_scale.py``): the item factors (``n_items x
+        dropping seen items with a join took 14.5x the in-process top-k at the
+        2M shape of ``benchmarks/spark_scale.py``; this takes 2.4x at the 20M
+        shape): the item factors (``n_items x
         factors`` float32, 256 MB per million items at 64 factors) are broadcast,
         and each partition of users (their factors and training items joined as
         columns, nothing collected) scores blocks of users against every item
@@ -210,7 +211,9 @@ class SparkALS:
         lists = rows.mapInArrow(top_k_partition, schema)
         # cut the lineage of the factors' iterations (else deep task graphs overflow the JVM stack
         # in later jobs over the lists); local: no checkpoint directory needed
-        return lists.localCheckpoint(eager=True)
+        lists = lists.localCheckpoint(eager=True)
+        shipped.unpersist()  # the lists are materialised and their lineage cut
+        return lists
 
     def _item_factors(self) -> tuple[np.ndarray, np.ndarray]:
         """``[n_items, f]`` float32 item factors (0 where MLlib has none) and which items have one."""
