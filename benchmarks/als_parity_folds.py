@@ -11,9 +11,9 @@ the same ``Engines``) and changes only the choice:
 1. ``--folds`` validation hold-outs are carved from the training side (fold 0 is
    the run's own ``validation_split``; fold ``f`` is the same per-user random
    holdout on the stream ``[seed, 1, f]``); the test split is never read;
-2. every setting of the ``x2`` grid (five regularizations a factor 2 apart, two
-   confidences, 2 and 10) is scored on every fold, and the best mean validation
-   NDCG@10 chosen; four more regularizations around it (x 2^(+-1/4), 2^(+-1/2),
+2. every setting of the ``x2`` grid (five regularizations a factor 2 apart, times
+   the confidences of an observed entry, 2 and 10 unless ``--confidences``) is
+   scored on every fold, and the best mean validation NDCG@10 chosen; four more regularizations around it (x 2^(+-1/4), 2^(+-1/2),
    at its confidence) are scored the same way and the best of all kept;
 3. the chosen setting is refitted on all training data and scored once on test.
 
@@ -59,7 +59,8 @@ def _folds(cfg: Any, split: Any, seed: int, n: int) -> list[Any]:
     return folds
 
 
-def run_seed(seed: int, data: Path, engines: Engines, n_folds: int) -> dict[str, Any]:
+def run_seed(seed: int, data: Path, engines: Engines, n_folds: int,
+             confidences: tuple[float, ...] = CONFIDENCES) -> dict[str, Any]:
     from training._components import load_dataset, split_dataset
     from training._config import load_config
 
@@ -88,8 +89,8 @@ def run_seed(seed: int, data: Path, engines: Engines, n_folds: int) -> dict[str,
                 "folds": scores[key]}
 
     implicit_regs, mllib_regs = GRIDS["x2"]
-    grid = {"implicit": [validate("implicit", r, c) for c in CONFIDENCES for r in implicit_regs],
-            "mllib": [validate("mllib", r, c - 1.0) for c in CONFIDENCES for r in mllib_regs]}
+    grid = {"implicit": [validate("implicit", r, c) for c in confidences for r in implicit_regs],
+            "mllib": [validate("mllib", r, c - 1.0) for c in confidences for r in mllib_regs]}
     chosen: dict[str, dict[str, Any]] = {}
     for e in ENGINES:
         best = max(grid[e], key=lambda r: r["ndcg"])
@@ -117,6 +118,8 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "ml-100k")
     p.add_argument("--folds", type=int, default=3)
+    p.add_argument("--confidences", type=float, nargs="+", default=list(CONFIDENCES),
+                   help="weights of an observed entry (r = 1): implicit alpha c, MLlib alpha c - 1")
     p.add_argument("--seeds", type=int, nargs="+", default=[42, 0, 1, 2])
     p.add_argument("--master", default="local[2]")
     p.add_argument("--driver-memory", default="3g")
@@ -134,7 +137,7 @@ def main(argv: list[str] | None = None) -> None:
     results = []
     try:
         for seed in args.seeds:
-            results.append(run_seed(seed, data, Engines(spark), args.folds))
+            results.append(run_seed(seed, data, Engines(spark), args.folds, tuple(args.confidences)))
             r = results[-1]
             print(f"seed {seed}: implicit reg {r['chosen']['implicit']['regularization']:g} "
                   f"a {r['chosen']['implicit']['alpha']:g} -> {r['test']['implicit']:.4f} | MLlib reg "
@@ -153,6 +156,7 @@ def main(argv: list[str] | None = None) -> None:
                "per_seed_ratio": {str(r["seed"]): r["ratio"] for r in results},
                "seeds_within_2pct": [r["seed"] for r in results if r["within_2pct"]]}
     out = {"protocol": {"config": str(CONFIG.relative_to(ROOT)), "folds": args.folds, "grid": "x2",
+                        "confidences": args.confidences,
                         "refine_steps": list(REFINE_STEPS), "tolerance": TOLERANCE, "seeds": args.seeds,
                         "master": args.master},
            "versions": {"implicit": implicit.__version__, "pyspark": pyspark.__version__,
