@@ -26,12 +26,11 @@ Optional abilities are protocols: a model that implements :class:`ScoresHistory`
 """
 
 from recsys.explain._bpr import foldin_agreement
+from recsys.explain._feature_output import classifier_shap_values, pair_features
 from recsys.explain._features import (
     FeatureLimeExplainer,
     FeatureShapExplainer,
-    classifier_shap_values,
     feature_deletion_score_fn,
-    pair_features,
 )
 from recsys.explain._factors import (
     BprRepresenterExplainer,
