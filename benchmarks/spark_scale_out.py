@@ -25,6 +25,8 @@ import argparse
 import json
 from pathlib import Path
 
+from recsys.models._spark_als import TOPK_BLOCK_SCORES
+
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -62,9 +64,9 @@ def main(argv: list[str] | None = None) -> None:
             # cluster-wide: factors of both sides plus MLlib's in/out blocks of the ratings (about 2 x 16 B each)
             "executors_total_als": (args.users + args.items) * f * 4 / 1e9 + train * 32 / 1e9,
             # top-k: every executor holds the broadcast item factors; a task scores one block of
-            # users at a time (at most 2^24 float32 scores, SparkALS.recommend)
+            # users at a time (SparkALS.recommend's TOPK_BLOCK_SCORES float32 scores)
             "executor_item_factors_broadcast": args.items * f * 4 / 1e9,
-            "per_task_topk_block": 2**24 * 4 / 1e9,
+            "per_task_topk_block": TOPK_BLOCK_SCORES * 4 / 1e9,
         },
         "first_to_stop_scaling": max(stages, key=stages.get),
     }

@@ -32,6 +32,7 @@ from recsys.rerank import (
     ExposureBudgetReranker,
     FairShareReranker,
     UserGroupBlendReranker,
+    fit_users_sample,
     validation_candidates,
 )
 from training._components import build_model
@@ -206,10 +207,7 @@ def _fit_reranker(
             X, item_category=ctx.item_codes(m.item_attribute, where)
         )
     if isinstance(m, CategoryShareMitigation):
-        users = np.flatnonzero(X.getnnz(axis=1) > 0)
-        if users.size > m.max_fit_users:
-            rng = np.random.default_rng(ctx.seed)
-            users = np.sort(rng.choice(users, size=m.max_fit_users, replace=False))
+        users = fit_users_sample(np.flatnonzero(X.getnnz(axis=1) > 0), m.max_fit_users, ctx.seed)
         cand_ids, cand_scores = model.recommend(users, max(m.n_candidates, ctx.k))
         return CategoryShareReranker(strength=m.strength, k=ctx.k).fit(
             X, item_category=ctx.item_codes(m.item_attribute, where), users=users,

@@ -48,6 +48,9 @@ if TYPE_CHECKING:
 
 __all__ = ["SparkALS", "SparkPopularity", "als_serving_model"]
 
+#: Scores one top-k product holds at most (64 MB of float32): users per block = this / items.
+TOPK_BLOCK_SCORES = 1 << 24
+
 #: Users whose MLlib factor :func:`als_serving_model` re-solves as a check, and the
 #: relative gap above which it warns (float32 factors agree to about 1e-6).
 _CHECK_USERS = 64
@@ -195,8 +198,7 @@ class SparkALS:
         rows = (users.select(F.col("user").cast("int").alias("user")).distinct()
                 .join(factors, "user").join(seen, "user", "left"))
         k_, f = int(k), int(self.factors)
-        # users per product: at most ~2^24 scores (64 MB of float32) per block
-        block = max(1, min(4096, (1 << 24) // max(1, self.n_items_)))
+        block = max(1, min(4096, TOPK_BLOCK_SCORES // max(1, self.n_items_)))
         schema = T.StructType([T.StructField("user", T.IntegerType(), False),
                                T.StructField("rank", T.IntegerType(), False),
                                T.StructField("item", T.IntegerType(), False),

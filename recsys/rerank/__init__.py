@@ -9,7 +9,7 @@ a model. ``strength=0`` returns the input order truncated to ``k``.
 
 from recsys.rerank._base import Reranker
 from recsys.rerank._calibration import CalibratedReranker
-from recsys.rerank._category_share import CategoryShareReranker
+from recsys.rerank._category_share import CategoryShareReranker, fit_users_sample
 from recsys.rerank._exposure_budget import ExposureBudgetReranker
 from recsys.rerank._fair_share import FairShareReranker
 from recsys.rerank._spark import SPARK_RERANK_KINDS, SparkReranker, fit_spark_reranker, spark_rerank
@@ -28,6 +28,7 @@ __all__ = [
     "UserGroupBlendReranker",
     "ValidationCandidates",
     "fit_spark_reranker",
+    "fit_users_sample",
     "spark_rerank",
     "validation_candidates",
 ]

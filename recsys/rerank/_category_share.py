@@ -23,7 +23,22 @@ import scipy.sparse as sp
 
 from recsys.rerank._base import Reranker, _check_unit_interval, minmax_rows
 
-__all__ = ["CategoryShareReranker"]
+__all__ = ["CategoryShareReranker", "fit_users_sample"]
+
+
+def fit_users_sample(users: np.ndarray, max_users: int, seed: int) -> np.ndarray:
+    """The training users whose candidate lists fit the offsets: all of ``users`` (ascending)
+    up to ``max_users``, else a seeded sample of that many (ascending). Both engines draw it here.
+
+    >>> fit_users_sample(np.arange(5), 10, 0).tolist()
+    [0, 1, 2, 3, 4]
+    >>> fit_users_sample(np.arange(100), 3, 0).size
+    3
+    """
+    users = np.sort(np.asarray(users, dtype=np.int64))
+    if users.size > max_users:
+        users = np.sort(np.random.default_rng(seed).choice(users, size=max_users, replace=False))
+    return users
 
 
 class CategoryShareReranker(Reranker):

@@ -63,7 +63,7 @@ from recsys.engine._spark_session import SparkEngineError
 from recsys.errors import FairrecError
 from recsys.rerank._base import Reranker
 from recsys.rerank._calibration import CalibratedReranker
-from recsys.rerank._category_share import CategoryShareReranker
+from recsys.rerank._category_share import CategoryShareReranker, fit_users_sample
 from recsys.rerank._exposure_budget import ExposureBudgetReranker
 from recsys.rerank._fair_share import FairShareReranker
 from recsys.rerank._user_fair import UserGroupBlendReranker
@@ -222,9 +222,7 @@ def _fit_category_share(step: Mapping[str, Any], interactions: DataFrame, items:
     limit = int(step.get("max_fit_users", 50_000))
     entries = interactions.select("user", "item", F.col("value").cast("float").alias("value")).filter("value != 0")
     # users with training entries, ascending (O(users) integers), sampled as in-process
-    users = np.sort(entries.select("user").distinct().toPandas()["user"].to_numpy(dtype=np.int64))
-    if users.size > limit:
-        users = np.sort(np.random.default_rng(seed).choice(users, size=limit, replace=False))
+    users = fit_users_sample(entries.select("user").distinct().toPandas()["user"].to_numpy(), limit, seed)
     spark = interactions.sparkSession
     chosen = spark.createDataFrame(pd.DataFrame({"user": users.astype(np.int32)}))
     row = pd.Series(np.arange(users.size), index=users)
