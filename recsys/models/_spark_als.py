@@ -9,12 +9,19 @@ before taking the top ``k``.
 
 Parameters shared with fairrec's in-process ``als`` keep their names where
 they mean the same thing: ``factors`` (MLlib ``rank``), ``iterations``
-(``maxIter``), ``random_state`` (``seed``). ``regularization`` becomes
-``regParam``, which MLlib scales by each user's and item's number of
-interactions (ALS-WR), and ``alpha`` becomes MLlib's ``alpha`` with
-confidence ``1 + alpha * value`` (implicit uses ``alpha * value``): same
-names, related but not identical meanings, so equal settings do not give
-equal factors.
+(``maxIter``), ``random_state`` (``seed``), and ``regularization``: the
+ridge on a user's factor, as in-process, for the user with the mean number of
+training entries. MLlib scales its ``regParam`` by each user's and item's
+number of entries (ALS-WR: user ``u``'s ridge is ``regParam * n_u``), so the
+fit passes ``regParam = regularization / mean entries per user`` (kept as
+``reg_param_``): the mean user's ridge is ``regularization`` on every training
+set, heavier users' larger and lighter users' smaller. Passing
+``regularization`` to ``regParam`` unchanged would make it mean a different
+thing on every training set, so a value chosen on a validation hold-out (25%
+fewer entries per user) over-regularised the refit on all training data
+(``benchmarks/als_parity_folds.py``). ``alpha`` is MLlib's ``alpha``, with
+confidence ``1 + alpha * value`` (implicit uses ``alpha * value``; for binary
+input, in-process ``alpha`` a is Spark ``alpha`` a - 1): related, not identical.
 
 :func:`als_serving_model` turns the collected factors into fairrec's
 in-process :class:`recsys.models.ALS`, which ``save_bundle`` writes and
@@ -111,7 +118,8 @@ class SparkALS:
     ----------
     factors : int, default 64
     regularization : float, default 0.05
-        MLlib's ``regParam`` (scaled per user and item, see the module docstring).
+        The mean user's ridge; MLlib's ``regParam`` is this over the mean
+        number of training entries per user (see the module docstring).
     alpha : float, default 1.0
         MLlib's confidence scale.
     iterations : int, default 15
@@ -124,6 +132,10 @@ class SparkALS:
     Attributes
     ----------
     model_ : pyspark.ml.recommendation.ALSModel
+    reg_param_ : float
+        The ``regParam`` MLlib was fitted with.
+    mean_user_entries_ : float
+        Training entries per user with at least one.
     train_ : DataFrame of ``user, item`` (the training entries, for exclusion)
     n_users_, n_items_ : int
     """
@@ -150,8 +162,15 @@ class SparkALS:
         if blocks is None:
             blocks = max(1, train.frame.sparkSession.sparkContext.defaultParallelism)
         _check("num_blocks", blocks, numbers.Integral, 1)
+        from pyspark.sql import functions as F
+
+        entries, users = train.frame.agg(F.count(F.lit(1)), F.countDistinct("user")).first()
+        if not entries:
+            raise ValueError("SparkALS.fit: the training entries are empty")
+        self.mean_user_entries_ = entries / users
+        self.reg_param_ = float(self.regularization) / self.mean_user_entries_
         als = MLlibALS(rank=int(self.factors), maxIter=int(self.iterations),
-                       regParam=float(self.regularization), alpha=float(self.alpha),
+                       regParam=self.reg_param_, alpha=float(self.alpha),
                        implicitPrefs=True, userCol="user", itemCol="item", ratingCol="value",
                        seed=0 if self.random_state is None else int(self.random_state),
                        coldStartStrategy="drop",
@@ -281,8 +300,8 @@ def als_serving_model(model: SparkALS, train: sp.csr_matrix, *, unknown_users: s
     ``train`` is the training matrix the bundle stores for exclusion and
     explanations (the serving format keeps each user's history). The model is
     marked ``solver="mllib"``: explanations re-solve user factors from
-    histories with MLlib's equations, ``regularization`` and ``alpha`` read as
-    MLlib's ``regParam`` and ``alpha``. For those explanations to be faithful
+    histories with MLlib's equations, its ``regularization`` is the fit's
+    ``regParam`` (``model.reg_param_``) and ``alpha`` MLlib's. For those explanations to be faithful
     (a training user's re-solved score equal to the served one), ``train`` must
     hold the values MLlib was fitted on (its ``value`` column), not a binary
     copy when those were ratings. A sample of users is re-solved to check this;
@@ -291,7 +310,7 @@ def als_serving_model(model: SparkALS, train: sp.csr_matrix, *, unknown_users: s
     user_factors, item_factors = model.factors_()
     if train.shape != (model.n_users_, model.n_items_):
         raise ValueError(f"train: expected shape {(model.n_users_, model.n_items_)}, got {train.shape}")
-    als = ALS(factors=int(model.factors), regularization=float(model.regularization),
+    als = ALS(factors=int(model.factors), regularization=float(model.reg_param_),
               alpha=float(model.alpha), iterations=int(model.iterations),
               random_state=model.random_state, num_threads=1, unknown_users=unknown_users,
               solver="mllib")

@@ -46,10 +46,12 @@ def test_mllib_equations_reproduce_mllibs_user_factors_and_implicits_do_not(fit)
     user_factors, item_factors = model.factors_()
     warm = np.flatnonzero(np.diff(X.indptr) > 0)
     assert warm.size > 30
+    # the fit passed regParam = regularization / mean entries per user (users with entries)
+    assert model.reg_param_ == pytest.approx(REG * warm.size / X.nnz, rel=1e-12)
     gaps = {}
     for solver in ("mllib", "implicit"):
-        resolved = resolve_user_factors(item_factors, X[warm], solver=solver, regularization=REG,
-                                        alpha=ALPHA)
+        resolved = resolve_user_factors(item_factors, X[warm], solver=solver,
+                                        regularization=model.reg_param_, alpha=ALPHA)
         gaps[solver] = _relative_gaps(resolved, user_factors[warm].astype(np.float64))
     assert gaps["mllib"].max() < 1e-4, gaps["mllib"].max()
     assert np.median(gaps["implicit"]) > 1e-2, np.median(gaps["implicit"])

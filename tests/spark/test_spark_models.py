@@ -83,6 +83,8 @@ def test_unfitted_and_bad_parameters_name_the_setting(data) -> None:
         SparkALS().recommend(users_df, k=3)
     with pytest.raises(ValueError, match=r"factors: expected integral >= 1, got 0"):
         SparkALS(factors=0).fit(train)
+    with pytest.raises(ValueError, match=r"SparkALS.fit: the training entries are empty"):
+        SparkALS().fit(train.with_frame(train.frame.limit(0)))
 
 
 def test_als_never_recommends_items_without_factors_and_short_lists_stay_short(spark) -> None:
@@ -104,3 +106,5 @@ def test_als_never_recommends_items_without_factors_and_short_lists_stay_short(s
     assert set(recs.loc[recs["user"] == 2, "item"]) == {0, 2, 3}
     assert 5 not in set(recs["item"]) and 3 not in set(recs["user"])
     assert recs.groupby("user")["rank"].apply(list).to_dict() == {0: [1], 1: [1, 2], 2: [1, 2, 3]}
+    # 9 entries over the 3 users who have any: MLlib's regParam is the mean user's ridge / 3
+    assert model.mean_user_entries_ == 3.0 and model.reg_param_ == pytest.approx(0.1 / 3, rel=1e-15)
