@@ -9,7 +9,9 @@ differs is where the numbers come from:
   (popularity) in fairrec's in-process classes, so ``fairrec serve``,
   ``mlflow.pyfunc`` and the registry treat it as any other bundle. The bundle
   format stores every user's training history for exclusion and explanations,
-  so the training matrix is collected to the driver here, once per run;
+  so the training matrix comes to the driver here, once per run, streamed from
+  Parquet parts Spark writes into the run's folder (``recsys.data.stream_matrix``:
+  the driver holds the matrix, 8 bytes per entry, never the frame);
 * explanations are computed for a seeded sample of ``explain.n_users`` test users
   from that servable model: only the sample's lists are collected.
 """
@@ -23,7 +25,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from recsys.data._spark import SparkInteractions, collect_interactions
+from recsys.data import Interactions, stream_matrix
+from recsys.data._spark import SparkInteractions
 from recsys.models import Popularity
 from recsys.models._spark_als import SparkALS, als_serving_model
 from recsys.serving import NotServableError, save_bundle
@@ -54,16 +57,22 @@ class SparkRecorder(Recorder):
         super().__init__(config, phase, tracker, parent, champion, root)  # type: ignore[arg-type]
         self.spark_phase = phase
         self.user_ids, self.item_ids, self.stats = user_ids, item_ids, stats
-        self._train: Any = None  # the collected training Interactions (once, for every bundle)
+        self._train: Any = None  # the training Interactions on the driver (once, for every bundle)
         self._served: dict[str, Any] = {}
 
     def _training(self) -> Any:
         if self._train is None:
             phase = self.spark_phase
-            self._train = guard(phase.master, "collecting the training matrix for the bundle",
-                                lambda: collect_interactions(phase.split.train, user_ids=self.user_ids,
-                                                             item_ids=self.item_ids))
+            self._train = guard(phase.master, "streaming the training matrix for the bundle", self._stream)
         return self._train
+
+    def _stream(self) -> Interactions:
+        train = self.spark_phase.split.train
+        user_ids = self.user_ids
+        if user_ids is None:  # a table read by Spark: the vocabulary (O(users) ids) comes over once
+            user_ids = train.user_vocab.orderBy("user").toPandas()["user_id"].to_numpy()
+        return Interactions(matrix=stream_matrix(train, self.root / ".training-matrix"), user_ids=user_ids,
+                            item_ids=self.item_ids, has_ratings=train.has_ratings)
 
     def _write_lists(self, scored: SparkScored, out: Path) -> None:  # type: ignore[override]
         phase = self.spark_phase

@@ -19,6 +19,7 @@ from recsys.data._spark import (  # pyspark imported lazily
     spark_relevance_threshold,
     spark_time_cutoff,
 )
+from recsys.data._spark_matrix import stream_matrix
 from recsys.data._synthetic import generate_synthetic
 from recsys.data._table import load_table
 from recsys.data._types import Dataset, Interactions
@@ -38,6 +39,7 @@ __all__ = [
     "spark_random_holdout",
     "spark_relevance_threshold",
     "spark_time_cutoff",
+    "stream_matrix",
     "apply_relevance_threshold",
     "generate_synthetic",
     "leave_last_k",

@@ -113,3 +113,43 @@ def test_relevance_threshold_filters_test_only(spark, local) -> None:
     values = kept.test.frame.select("value").toPandas()["value"]
     assert values.min() >= 4.0
     assert len(values) == split.test.frame.filter("value >= 4").count()
+
+
+@pytest.mark.parametrize("batch_rows", [7, 1 << 20])  # 7: a user's entries span record batches
+def test_streamed_matrix_equals_the_in_process_one_and_leaves_no_staging(spark, local, tmp_path,
+                                                                         batch_rows) -> None:
+    from recsys.data import stream_matrix
+
+    split = leave_last_k(local, k=1, min_train=1)
+    data = spark_from_interactions(spark, split.train)
+    data = data.with_frame(data.frame.repartition(5))  # unordered input
+    staging = tmp_path / "staging"
+    ratings = stream_matrix(data, staging, batch_rows=batch_rows)
+    assert not staging.exists()
+    want = split.train.matrix
+    assert ratings.dtype == np.float32 and ratings.shape == want.shape and ratings.has_sorted_indices
+    assert np.array_equal(ratings.indptr, want.indptr) and np.array_equal(ratings.indices, want.indices)
+    assert np.array_equal(ratings.data, want.data)
+    binary = stream_matrix(data, staging, binary=True, batch_rows=batch_rows)
+    assert (binary != split.train.binary()).nnz == 0 and set(binary.data.tolist()) == {1.0}
+
+
+def test_streamed_matrix_keeps_rows_of_users_without_entries(spark, tmp_path) -> None:
+    import scipy.sparse as sp
+
+    from recsys.data import stream_matrix
+
+    X = sp.csr_matrix(np.array([[0, 0, 0], [0, 2, 1], [0, 0, 0], [3, 0, 0]], dtype=np.float32))
+    inter = Interactions(matrix=X, user_ids=np.array(["a", "b", "c", "d"]), item_ids=np.array(["x", "y", "z"]))
+    got = stream_matrix(spark_from_interactions(spark, inter), tmp_path / "s")
+    assert got.indptr.tolist() == [0, 0, 2, 2, 3] and got.indices.tolist() == [1, 2, 0]
+    assert got.data.tolist() == [2.0, 1.0, 3.0]
+
+
+def test_streamed_matrix_refuses_an_existing_staging_directory(spark, local, tmp_path) -> None:
+    from recsys.data import stream_matrix
+
+    (tmp_path / "s").mkdir()
+    with pytest.raises(FileExistsError, match=r"stream_matrix: the staging directory .*/s already exists"):
+        stream_matrix(spark_from_interactions(spark, local), tmp_path / "s")
+    assert (tmp_path / "s").is_dir()  # not removed: it was not ours
