@@ -37,8 +37,8 @@ from recsys.explain._factors import (
     FactorSimilarityExplainer,
     ImplicitAlsExplainer,
 )
+from recsys.explain._explanation import Explanation
 from recsys.explain._history import (
-    Explanation,
     HistoryLimeExplainer,
     HistoryShapExplainer,
 )

@@ -11,7 +11,8 @@ import scipy.linalg
 import scipy.sparse as sp
 
 from recsys.explain._bpr import bpr_scorer
-from recsys.explain._history import Explanation, _HistoryExplainer
+from recsys.explain._explanation import Explanation
+from recsys.explain._history import _HistoryExplainer
 from recsys.models import ALS, BPR, Recommender
 from recsys.models._als_solve import normal_equations
 

@@ -24,7 +24,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
 from recsys.errors import NotFittedError
-from recsys.explain._history import Explanation, _popularity_explanations
+from recsys.explain._explanation import Explanation, _popularity_explanations
 from recsys.mitigation import TwoStageRanker
 from recsys.models import check_fitted
 

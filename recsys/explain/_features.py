@@ -42,7 +42,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from recsys.explain._feature_output import _FeatureExplainer
-from recsys.explain._history import Explanation
+from recsys.explain._explanation import Explanation
 from recsys.explain._scorers import ScoreFn
 from recsys.mitigation import TwoStageRanker
 

@@ -14,7 +14,7 @@ from collections.abc import Collection, Mapping, Sequence
 
 import numpy as np
 
-from recsys.explain._history import Explanation
+from recsys.explain._explanation import Explanation
 
 __all__ = [
     "POPULAR_TEXT",
