@@ -121,7 +121,9 @@ def _fake_spark_als(X: sp.csr_matrix, Y: np.ndarray) -> SimpleNamespace:
     user_factors = resolve_user_factors(item_factors, X, solver="mllib", regularization=REG,
                                         alpha=ALPHA).astype(np.float32)
     return SimpleNamespace(
-        factors=N_FACTORS, regularization=REG, alpha=ALPHA, iterations=5, random_state=0,
+        # MLlib solved with regParam REG (reg_param_); regularization, the mean user's ridge it was
+        # derived from, is not what the serving model must re-solve with
+        factors=N_FACTORS, regularization=REG * 7.0, reg_param_=REG, alpha=ALPHA, iterations=5, random_state=0,
         n_users_=X.shape[0], n_items_=X.shape[1],
         factors_=lambda: (user_factors.copy(), item_factors.copy()),
     )
