@@ -237,7 +237,12 @@ class SparkALS:
         return lists
 
     def _item_factors(self) -> tuple[np.ndarray, np.ndarray]:
-        """``[n_items, f]`` float32 item factors (0 where MLlib has none) and which items have one."""
+        """``[n_items, f]`` float32 item factors (0 where MLlib has none) and which items have one.
+
+        Collected once per fit (every ``recommend`` and ``factors_`` call reuses them).
+        """
+        if getattr(self, "_items_", None) is not None and self._items_[0] is self.model_:
+            return self._items_[1], self._items_[2]
         pdf = self.model_.itemFactors.toPandas()
         dense = np.zeros((self.n_items_, int(self.factors)), dtype=np.float32)
         known = np.zeros(self.n_items_, dtype=bool)
@@ -245,6 +250,9 @@ class SparkALS:
             ids = pdf["id"].to_numpy(dtype=np.int64)
             dense[ids] = np.stack(pdf["features"].to_numpy())
             known[ids] = True
+        dense.setflags(write=False)  # shared by later calls
+        known.setflags(write=False)
+        self._items_ = (self.model_, dense, known)
         return dense, known
 
     def factors_(self) -> tuple[np.ndarray, np.ndarray]:
@@ -258,7 +266,7 @@ class SparkALS:
         users = np.zeros((self.n_users_, int(self.factors)), dtype=np.float32)
         if len(pdf):
             users[pdf["id"].to_numpy(dtype=np.int64)] = np.stack(pdf["features"].to_numpy())
-        return users, self._item_factors()[0]
+        return users, self._item_factors()[0].copy()  # the caller's to keep (the cached ones are read-only)
 
 
 class SparkPopularity:

@@ -108,3 +108,10 @@ def test_als_never_recommends_items_without_factors_and_short_lists_stay_short(s
     assert recs.groupby("user")["rank"].apply(list).to_dict() == {0: [1], 1: [1, 2], 2: [1, 2, 3]}
     # 9 entries over the 3 users who have any: MLlib's regParam is the mean user's ridge / 3
     assert model.mean_user_entries_ == 3.0 and model.reg_param_ == pytest.approx(0.1 / 3, rel=1e-15)
+
+
+def test_item_factors_are_collected_once_per_fit_and_handed_out_as_copies(fitted) -> None:
+    cached, known = fitted._item_factors()
+    assert fitted._item_factors()[0] is cached and not cached.flags.writeable and known.all()
+    _, items = fitted.factors_()
+    assert items is not cached and items.flags.writeable and np.array_equal(items, cached)
