@@ -36,11 +36,11 @@ from recsys.rerank import (
     validation_candidates,
 )
 from training._components import build_model
-from training._schema import (
+from training._schema import FairnessConfig
+from training._schema_models import (
     CalibrationMitigation,
     CategoryShareMitigation,
     ExposureBudgetMitigation,
-    FairnessConfig,
     FairShareMitigation,
     ReweightMitigation,
     TwoStageMitigation,
