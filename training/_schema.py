@@ -16,14 +16,13 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from training._schema_base import MAX_SEED, Section, _base_note, _resolve_path
-from training._schema_models import CategoryShareMitigation, Mitigation, ModelSpec, Sweep
+from training._schema_models import ModelSpec
 from training._tracking import tracking_uri_problem
 
 __all__ = [
     "DataConfig",
     "EvaluationConfig",
     "ExperimentConfig",
-    "CategoryShareMitigation",
     "ConsentConfig",
     "EngineConfig",
     "FairnessConfig",
@@ -34,9 +33,6 @@ __all__ = [
     "UtilityParity",
     "ModelCardConfig",
     "NonRegression",
-    "Mitigation",
-    "Sweep",
-    "ModelSpec",
     "SplitConfig",
     "TrackingConfig",
 ]

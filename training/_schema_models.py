@@ -9,7 +9,7 @@ from pydantic import Field, field_validator, model_validator
 
 from training._schema_base import MAX_SEED, Section
 
-__all__ = ["CategoryShareMitigation", "Mitigation", "ModelSpec", "Sweep"]
+__all__ = ["Mitigation", "ModelSpec", "Sweep"]
 
 
 # ------------------------------------------------------------------- models

@@ -41,139 +41,12 @@ import sys
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from recsys.errors import FairrecError
-
-if TYPE_CHECKING:  # the run module imports the whole library; the CLI loads it only to run
-    from training._run import ModelResult, RunResult
+from training._cli_parser import build_parser
+from training._cli_tables import format_summary
 
 __all__ = ["main"]
-
-_COLUMNS = (
-    ("ndcg", "ndcg_at_{k}"),
-    ("recall", "recall_at_{k}"),
-    ("precision", "precision_at_{k}"),
-    ("map", "map_at_{k}"),
-    ("mrr", "mrr_at_{k}"),
-    ("hit_rate", "hit_rate_at_{k}"),
-    ("coverage", "coverage_at_{k}"),
-    ("novelty", "novelty_at_{k}"),
-    ("diversity", "diversity_at_{k}"),
-    ("fit_s", "fit_seconds"),
-)
-
-
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="fairrec", description=__doc__.split("\n\n")[0])
-    sub = p.add_subparsers(dest="command", required=True)
-
-    def add_config_args(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("config", type=Path, help="experiment YAML file, e.g. configs/quickstart.yaml")
-        sp.add_argument(
-            "--set",
-            dest="overrides",
-            action="append",
-            default=[],
-            metavar="KEY=VALUE",
-            help="override a config value, e.g. --set models.als.params.factors=32 (repeatable); "
-                 "a relative path is relative to the config file's directory, not the shell's",
-        )
-
-    run = sub.add_parser("run", help="train, evaluate and log every candidate model")
-    add_config_args(run)
-    run.add_argument("--out", type=Path, default=None, help="write the run's files here")
-    run.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (overrides the config)")
-    run.add_argument("--quiet", action="store_true", help="no progress lines (default when CI is set)")
-
-    val = sub.add_parser("validate", help="check a config file without reading any data")
-    add_config_args(val)
-
-    gate = sub.add_parser("gate", help="check a logged run or model version against the config's gate")
-    add_config_args(gate)
-    which = gate.add_mutually_exclusive_group(required=True)
-    which.add_argument("--run-id", help="a candidate's run, or the parent run of a whole `fairrec run`")
-    which.add_argument("--model", help="registered model name (with --version or --alias)")
-    gate.add_argument("--version", help="model version number (with --model)")
-    gate.add_argument("--alias", help="model alias, e.g. challenger (with --model)")
-    gate.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (overrides the config)")
-    gate.add_argument("--json", action="store_true", help="print the decision(s) as JSON")
-
-    promote = sub.add_parser("promote", help="move @champion to a version that passed the gate")
-    promote.add_argument("--model", required=True, help="registered model name")
-    promote.add_argument("--version", required=True, help="model version number")
-    promote.add_argument("--tracking-uri", default=None, help="MLflow tracking URI")
-
-    pol = sub.add_parser("policy", help="adopt a config's gate rules as a registered model's promotion policy "
-                                        "(its owner's decision)")
-    pol.add_argument("config", type=Path, help="the experiment config whose gate section becomes the policy")
-    pol.add_argument("--model", default=None, help="registered model name (default: the config's)")
-    pol.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    pol.add_argument("--tracking-uri", default=None, help="MLflow tracking URI")
-
-    srv = sub.add_parser("serve", help="serve the champion's recommendations and explanations over HTTP")
-    model = srv.add_mutually_exclusive_group(required=True)
-    model.add_argument("--model", help="models:/NAME@ALIAS or models:/NAME/VERSION (or a bundle directory "
-                       "with --allow-unregistered)")
-    model.add_argument("--config", type=Path, help="serve models:/<its gate.registered_model>@champion")
-    srv.add_argument("--host", default="127.0.0.1")
-    srv.add_argument("--port", type=int, default=8000)
-    srv.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (registry of the model)")
-    srv.add_argument("--consent", type=Path, default=Path("consent.sqlite"), help="consent store (SQLite)")
-    srv.add_argument("--audit", type=Path, default=Path("audit.jsonl"),
-                     help="audit log: .jsonl, or .sqlite/.db for an SQLite table")
-    srv.add_argument("--reload-interval", type=float, default=None,
-                     help="seconds between checks of the alias for a new version (default: only POST /admin/reload)")
-    srv.add_argument("--k-max", type=int, default=100, help="largest list a client may ask for")
-    srv.add_argument("--insecure-local", action="store_true",
-                     help="serve without credentials, on a loopback host only (development); otherwise "
-                          "FAIRREC_USER_TOKEN_SECRET and FAIRREC_ADMIN_TOKEN must be set")
-    srv.add_argument("--allowed-host", action="append", dest="allowed_hosts", default=None,
-                     help="a Host header the service answers (repeat; required off loopback; "
-                          "default: 127.0.0.1 and localhost)")
-    srv.add_argument("--allow-unregistered", action="store_true",
-                     help="serve a local bundle directory, which has no gate result (development only)")
-    _add_monitor_parser(sub)
-    _add_simulate_parser(sub)
-    erase = sub.add_parser("erase", help="erase a user from the consent store, the audit log and past run folders")
-    erase.add_argument("user_id", help="the user's external id")
-    erase.add_argument("--consent", type=Path, default=None, help="consent store (SQLite); the user's erasure "
-                       "key is kept there so that training leaves them out")
-    erase.add_argument("--audit", type=Path, default=None, help="audit log (.jsonl or .sqlite/.db)")
-    erase.add_argument("--runs", type=Path, action="append", default=[], metavar="DIR",
-                       help="a folder of `fairrec run --out` results or a local MLflow artifact root (repeatable)")
-    return p
-
-
-def _add_monitor_parser(sub: argparse._SubParsersAction) -> None:
-    mon = sub.add_parser("monitor", help="the fairness of what the service served, per window, against the "
-                         "offline evaluation (exit 0 fine, 1 a threshold breached, 2 error)")
-    mon.add_argument("--audit", type=Path, required=True, help="the service's audit log (.jsonl or .sqlite/.db)")
-    served = mon.add_mutually_exclusive_group(required=True)
-    served.add_argument("--model", default=None, metavar="models:/NAME@ALIAS",
-                        help="the served registered version (models:/NAME@ALIAS or models:/NAME/VERSION, with "
-                        "--tracking-uri): its run's offline lists, config and items are downloaded, and the "
-                        "report is logged under its run unless --run-id says otherwise; needs --users")
-    served.add_argument("--champion", type=Path, default=None,
-                        help="the served candidate's directory from `fairrec run --out` (RUN_DIR/NAME)")
-    mon.add_argument("--users", type=Path, default=None, help="user attribute table (default RUN_DIR/users.parquet; "
-                     "required with --model: the operator's data is not logged to MLflow)")
-    mon.add_argument("--items", type=Path, default=None, help="item attribute table (default RUN_DIR/items.parquet)")
-    mon.add_argument("--window", default="day", help="'hour', 'day' or a number of list requests")
-    mon.add_argument("--out", type=Path, default=Path("monitor"), help="where the JSON and HTML report go")
-    mon.add_argument("--alpha", type=float, default=0.05, help="family-wise false-alarm rate over all tests")
-    mon.add_argument("--exposure-tolerance", type=float, default=0.02,
-                     help="protected exposure may move this far from offline before it is a breach")
-    mon.add_argument("--max-psi", type=float, default=0.1, help="list-mix PSI ceiling per user group")
-    mon.add_argument("--min-lists", type=int, default=30, help="fewer lists in a group: inconclusive")
-    mon.add_argument("--consent", type=Path, default=None,
-                     help="the consent store: adds opt-out, re-opt-in and consent decay per window and group")
-    mon.add_argument("--max-opt-out-gap", type=float, default=None,
-                     help="ceiling on the opt-out rate difference between user groups per window (with --consent)")
-    mon.add_argument("--run-id", default=None, help="log the report to this MLflow run (default with --model: "
-                     "the served version's run)")
-    mon.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (with --model or --run-id)")
-
 
 def _tracking_uri(cli_value: str | None, config_value: str | None, env: Mapping[str, str]) -> str:
     from training._tracking import DEFAULT_TRACKING_URI, TrackingError, tracking_uri_problem
@@ -186,84 +59,6 @@ def _tracking_uri(cli_value: str | None, config_value: str | None, env: Mapping[
                 raise TrackingError(f"{setting}: {problem}")
             return value
     return DEFAULT_TRACKING_URI
-
-
-def _table(models: Sequence[ModelResult], columns: Sequence[tuple[str, str]], width: int | None = None) -> str:
-    """A fixed-width table; wider than ``width``, its columns are split into blocks that fit."""
-    header = ["model"] + [label for label, _ in columns]
-    rows = [header]
-    for m in models:
-        rows.append([m.name] + [f"{m.metrics[k]:.4f}" if k in m.metrics else "-" for _, k in columns])
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    blocks: list[list[int]] = [[]]  # column indices after the model column, per block
-    for i in range(1, len(header)):
-        used = widths[0] + sum(widths[j] + 2 for j in blocks[-1])
-        if width is not None and blocks[-1] and used + widths[i] + 2 > width:
-            blocks.append([])
-        blocks[-1].append(i)
-    out = []
-    for block in blocks:
-        keep = [0] + block
-        lines = [
-            "  ".join(r[i].rjust(widths[i]) if i else r[i].ljust(widths[i]) for i in keep) for r in rows
-        ]
-        lines.insert(1, "  ".join("-" * widths[i] for i in keep))
-        out.append("\n".join(lines))
-    return "\n\n".join(out)
-
-
-def format_summary(result: RunResult, *, k: int, attribute: str, item_group: str, protected: str,
-                   amplification: str = "category", width: int | None = None) -> str:
-    """Fixed-width tables of every model's headline relevance, fairness and explanation metrics.
-
-    With ``width``, a wider table is split into blocks of columns that fit and a
-    line of the gate table is cut at ``width`` (ending in "...").
-    """
-    from evaluation import sanitize_label
-
-    relevance = [(f"{c}@{k}" if "{k}" in key else c, key.format(k=k)) for c, key in _COLUMNS]
-    a, g, p = sanitize_label(attribute), sanitize_label(item_group), sanitize_label(protected)
-    c = sanitize_label(amplification)
-    fairness = [
-        (f"ndcg gap ({attribute})", f"{a}.ndcg_at_{k}.difference"),
-        (f"DP diff ({attribute})", f"demographic_parity_difference.{a}"),
-        (f"disp. impact ({attribute})", f"disparate_impact.{a}"),
-        (f"{p} exposure", f"exposure_share.{g}.{p}"),
-        (f"ampl. gap ({amplification})", f"bias_amplification.{a}.{c}.gap"),
-        ("ndcg vs twin", f"mitigation.ndcg_at_{k}.relative_change"),
-        ("levelling down", f"levelling_down.{a}"),
-        (f"worst/best ndcg ({attribute})", f"gate.utility_parity.{a}.ratio"),
-    ]
-    explain = [
-        ("fidelity", "explain.fidelity"),
-        ("lime r2", "explain.lime_r2"),
-        ("stability", "explain.stability"),
-        ("shap~lime", "explain.shap_lime_agreement"),
-        ("coverage", "explain.coverage"),
-        ("protected reliance", "explain.protected_reliance"),
-        ("flip rate", "explain.counterfactual_flip_rate"),
-    ]
-    tables = [_table(result.models, cols, width) for cols in (relevance, fairness, explain)]
-    gate = _gate_table(result.models)
-    if width is not None:
-        gate = "\n".join(line if len(line) <= width else line[: width - 3] + "..." for line in gate.splitlines())
-    tables.append(gate)
-    return "\n\n".join(tables)
-
-
-def _gate_table(models: Sequence[ModelResult]) -> str:
-    rows = [["model", "gate", "version", "blocking checks", "INCONCLUSIVE (not blocking)"]]
-    for m in models:
-        failed = ", ".join(c.name for c in m.gate.failed) or "-"
-        loud = ", ".join(c.name for c in m.gate.inconclusive if not c.blocking) or "-"
-        verdict = "pass" if m.gate.passed else "FAIL"
-        if m.gate.passed and not m.servable[0]:
-            verdict = "pass (not servable)"
-        rows.append([m.name, verdict, m.version or "-", failed, loud])
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -509,25 +304,6 @@ def _cmd_erase(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_simulate_parser(sub: argparse._SubParsersAction) -> None:
-    sim = sub.add_parser("simulate", help="feed each candidate's recommendations back as training data for "
-                         "T rounds and measure how its fairness moves (exit 1 if a feedback-loop check fails)")
-    sim.add_argument("config", type=Path, help="experiment YAML file (its candidates are simulated side by side)")
-    sim.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                     help="override a config value (repeatable)")
-    sim.add_argument("--rounds", type=int, default=10, help="rounds after round 0")
-    sim.add_argument("--seeds", type=int, default=3, help="choice-model seeds (for the slope's interval)")
-    sim.add_argument("--p-relevant", type=float, default=0.5, help="choice probability of a held-out relevant "
-                     "item at rank 1")
-    sim.add_argument("--p-other", type=float, default=0.02, help="choice probability of any other item at rank 1")
-    sim.add_argument("--metric", default="utility_gap", help="the gap the check watches: utility_gap (nDCG "
-                     "difference) or parity_gap (demographic parity difference)")
-    sim.add_argument("--max-slope", type=float, default=0.005, help="the gap may grow at most this much per round")
-    sim.add_argument("--out", type=Path, default=Path("simulation"), help="where the report goes")
-    sim.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (overrides the config)")
-    sim.add_argument("--no-tracking", action="store_true", help="write the report only, log nothing to MLflow")
-
-
 def _cmd_simulate(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from training._config import load_config
     from training._progress import Progress
@@ -561,7 +337,7 @@ def _cmd_simulate(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     """Entry point of the ``fairrec`` console script; returns the exit status."""
-    args = _parser().parse_args(argv)
+    args = build_parser(__doc__.split("\n\n")[0]).parse_args(argv)
     env = os.environ if env is None else env
     logging.getLogger("urllib3").setLevel(logging.WARNING)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no progress bars in our messages
