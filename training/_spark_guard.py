@@ -41,6 +41,9 @@ def guard(master: str, what: str, fn: Callable[[], _T]) -> _T:
 class ExecutorWatch:
     """Cancel the running jobs when a cluster has had no executor for ``timeout`` seconds.
 
+    From then on the run is lost: every job is cancelled, also those submitted
+    later, until the context ends.
+
     Local masters run tasks in the driver and are not watched. Used as a context
     manager around a run; :func:`guard` reads it to name the cause.
     """
@@ -76,8 +79,9 @@ class ExecutorWatch:
             since = None if alive > 0 else (since or now)
             if since is not None and now - since >= self.timeout:
                 self.lost = True
+            if self.lost:  # every second until the run ends: a job submitted after a cancel
+                # (the loss found between jobs, while the driver worked alone) would wait forever
                 self.spark.sparkContext.cancelAllJobs()
-                return
 
 
 _PY_ERROR = re.compile(r"^(?:[A-Za-z_][\w.]*\.)?[A-Z]\w*(?:Error|Exception|Exit): .+")
