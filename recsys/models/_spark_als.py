@@ -176,6 +176,7 @@ class SparkALS:
                        coldStartStrategy="drop",
                        numUserBlocks=int(blocks), numItemBlocks=int(blocks))
         self.model_ = als.fit(train.frame.select("user", "item", "value"))
+        self._items_: tuple[np.ndarray, np.ndarray] | None = None  # collected by the first recommend
         self.train_ = train.frame.select("user", "item")
         self.n_users_, self.n_items_ = train.n_users, train.n_items
         return self
@@ -241,8 +242,8 @@ class SparkALS:
 
         Collected once per fit (every ``recommend`` and ``factors_`` call reuses them).
         """
-        if getattr(self, "_items_", None) is not None and self._items_[0] is self.model_:
-            return self._items_[1], self._items_[2]
+        if self._items_ is not None:
+            return self._items_
         pdf = self.model_.itemFactors.toPandas()
         dense = np.zeros((self.n_items_, int(self.factors)), dtype=np.float32)
         known = np.zeros(self.n_items_, dtype=bool)
@@ -252,8 +253,8 @@ class SparkALS:
             known[ids] = True
         dense.setflags(write=False)  # shared by later calls
         known.setflags(write=False)
-        self._items_ = (self.model_, dense, known)
-        return dense, known
+        self._items_ = (dense, known)
+        return self._items_
 
     def factors_(self) -> tuple[np.ndarray, np.ndarray]:
         """The learned factors collected as dense ``[n_users, f]`` and ``[n_items, f]`` float32.
